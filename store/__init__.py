@@ -1,1 +1,55 @@
-"""store."""
+"""Storage layer: the SQL catalog, the Zarr array store and the records they hand out."""
+
+from store._check import CheckReport
+from store.arrays import ArrayStore, ArrayWriter, array_sha256, bytes_sha256
+from store.catalog import Catalog, records_frame
+from store.errors import (
+    AlignmentError,
+    CatalogUnavailableError,
+    ChecksumMismatchError,
+    DuplicateError,
+    InvalidInputError,
+    NotFoundError,
+    NotInitializedError,
+    SchemaOutOfDateError,
+    SchemaTooNewError,
+    ZooError,
+)
+from store.records import (
+    MODEL_KINDS,
+    ActivationRecord,
+    DatasetRecord,
+    MetricRecord,
+    ModelRecord,
+    PopulationRecord,
+    ProbeSetRecord,
+    SimilarityRecord,
+)
+
+__all__ = [
+    "MODEL_KINDS",
+    "ActivationRecord",
+    "AlignmentError",
+    "ArrayStore",
+    "ArrayWriter",
+    "Catalog",
+    "CatalogUnavailableError",
+    "CheckReport",
+    "ChecksumMismatchError",
+    "DatasetRecord",
+    "DuplicateError",
+    "InvalidInputError",
+    "MetricRecord",
+    "ModelRecord",
+    "NotFoundError",
+    "NotInitializedError",
+    "PopulationRecord",
+    "ProbeSetRecord",
+    "SchemaOutOfDateError",
+    "SchemaTooNewError",
+    "SimilarityRecord",
+    "ZooError",
+    "array_sha256",
+    "bytes_sha256",
+    "records_frame",
+]

@@ -1,0 +1,193 @@
+"""Recorded activations and the similarity cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from store._base import CatalogBase, is_unique_violation
+from store._db import retry_locked
+from store.arrays import ArrayWriter
+from store.errors import DuplicateError, InvalidInputError, NotFoundError
+from store.orm import SqlActivation, SqlSimilarity
+from store.records import ActivationRecord, SimilarityRecord
+
+__all__ = ["ActivationsMixin", "SimilarityKey"]
+
+#: (model_a, layer_a, model_b, layer_b, probe_set_id, measure, estimator, params, code_version)
+SimilarityKey = tuple[int, str, int, str, int, str, str, str, str]
+
+
+class ActivationsMixin(CatalogBase):
+    """Activations of a (model, layer, probe set) in Zarr, and cached similarity values."""
+
+    @contextmanager
+    def writing_activation(
+        self,
+        model_id: int,
+        layer: str,
+        probe: str | int,
+        feature_shape: tuple[int, ...],
+        dtype: npt.DTypeLike = np.float32,
+        chunk_rows: int | None = None,
+        replace: bool = False,
+    ) -> Iterator[ArrayWriter]:
+        """Stream one layer's activations into a new array; register it on clean exit.
+
+        Yields a writer for ``[n_probe, *feature_shape]``. The row is committed only
+        after every block is written; on error the partial array is deleted.
+        """
+        self._require_model(model_id)
+        probe_rec = self._probe(probe)
+        if not replace and self.find_activation(model_id, layer, probe_rec.id) is not None:
+            raise DuplicateError(
+                f"model {model_id} already has activations for layer {layer!r} on probe set "
+                f"{probe_rec.name!r}: pass --replace to overwrite"
+            )
+        shape = (probe_rec.n_samples, *feature_shape)
+        key = self.arrays.new_key("activations")
+        writer = self.arrays.create(key, shape, dtype, chunk_rows,
+                                    attrs={"model_id": model_id, "layer": layer,
+                                           "probe_set": probe_rec.name})
+        try:
+            yield writer
+            sha = writer.close()
+            self._register_activation(model_id, layer, probe_rec.id, shape, writer, sha, replace)
+        except BaseException:
+            self.arrays.delete(key)
+            raise
+
+    def add_activation(
+        self, model_id: int, layer: str, probe: str | int, data: npt.ArrayLike,
+        replace: bool = False,
+    ) -> ActivationRecord:
+        """Store an in-memory activation array ``[n_probe, ...]`` for (model, layer, probe)."""
+        arr = np.asarray(data)
+        probe_rec = self._probe(probe)
+        if arr.ndim < 1 or arr.shape[0] != probe_rec.n_samples:
+            raise InvalidInputError(
+                f"activations have {arr.shape[0] if arr.ndim else 0} rows but probe set "
+                f"{probe_rec.name!r} has {probe_rec.n_samples} samples"
+            )
+        if not np.issubdtype(arr.dtype, np.number) and arr.dtype != np.bool_:
+            raise InvalidInputError(f"activations must be numeric, got dtype {arr.dtype}")
+        with self.writing_activation(model_id, layer, probe_rec.id, arr.shape[1:], arr.dtype,
+                                     replace=replace) as w:
+            rows = w.array.chunks[0]
+            for start in range(0, arr.shape[0], rows):
+                w.write(start, arr[start : start + rows])
+        found = self.find_activation(model_id, layer, probe_rec.id)
+        assert found is not None
+        return found
+
+    def _register_activation(
+        self, model_id: int, layer: str, probe_id: int, shape: tuple[int, ...],
+        writer: ArrayWriter, sha: str, replace: bool,
+    ) -> None:
+        old_keys: list[str] = []
+
+        def _do() -> None:
+            with self._session(write=True) as s:
+                old = s.scalar(select(SqlActivation).where(
+                    SqlActivation.model_id == model_id, SqlActivation.layer == layer,
+                    SqlActivation.probe_set_id == probe_id))
+                if old is not None:
+                    if not replace:
+                        raise DuplicateError(f"activations for layer {layer!r} already stored")
+                    old_keys.append(old.array_key)
+                    s.delete(old)
+                    s.flush()
+                s.add(SqlActivation(model_id=model_id, layer=layer, probe_set_id=probe_id,
+                                    shape=list(shape), dtype=str(writer.array.dtype),
+                                    array_key=writer.key, sha256=sha))
+
+        try:
+            retry_locked(_do)
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise DuplicateError(f"activations for layer {layer!r} already stored") from exc
+            raise
+        for key in old_keys:
+            self.arrays.delete(key)
+
+    def find_activation(
+        self, model_id: int, layer: str, probe: str | int
+    ) -> ActivationRecord | None:
+        """The activation record of (model, layer, probe set), or ``None``."""
+        probe_id = self._probe(probe).id
+        with self._session() as s:
+            row = s.scalar(select(SqlActivation).where(
+                SqlActivation.model_id == model_id, SqlActivation.layer == layer,
+                SqlActivation.probe_set_id == probe_id))
+            return row.to_record() if row else None
+
+    def get_activation(self, model_id: int, layer: str, probe: str | int) -> ActivationRecord:
+        """Like ``find_activation`` but raises ``NotFoundError`` naming what is stored."""
+        found = self.find_activation(model_id, layer, probe)
+        if found is None:
+            have = sorted({a.layer for a in self.list_activations(model_id)})
+            raise NotFoundError(
+                f"model {model_id} has no activations for layer {layer!r} on probe set "
+                f"{probe!r} (stored layers: {', '.join(have) or 'none'}): run `zoo record` "
+                "or `zoo activations import`"
+            )
+        return found
+
+    def list_activations(
+        self, model_id: int | None = None, probe: str | int | None = None
+    ) -> list[ActivationRecord]:
+        """Activation records, optionally of one model and/or probe set, in layer order stored."""
+        with self._session() as s:
+            q = select(SqlActivation).order_by(SqlActivation.model_id, SqlActivation.id)
+            if model_id is not None:
+                q = q.where(SqlActivation.model_id == model_id)
+            if probe is not None:
+                q = q.where(SqlActivation.probe_set_id == self._probe_row(s, probe).id)
+            return [r.to_record() for r in s.scalars(q)]
+
+    # -- similarity cache ---------------------------------------------------------
+    def get_similarities(
+        self, keys: Sequence[SimilarityKey]
+    ) -> dict[SimilarityKey, SimilarityRecord]:
+        """Cached values for the given keys (missing keys are absent from the result)."""
+        out: dict[SimilarityKey, SimilarityRecord] = {}
+        cols = (SqlSimilarity.model_a_id, SqlSimilarity.layer_a, SqlSimilarity.model_b_id,
+                SqlSimilarity.layer_b, SqlSimilarity.probe_set_id, SqlSimilarity.measure,
+                SqlSimilarity.estimator, SqlSimilarity.params, SqlSimilarity.code_version)
+        with self._session() as s:
+            for start in range(0, len(keys), 200):
+                batch = list(keys[start : start + 200])
+                for row in s.scalars(select(SqlSimilarity).where(tuple_(*cols).in_(batch))):
+                    key: SimilarityKey = (row.model_a_id, row.layer_a, row.model_b_id, row.layer_b,
+                                          row.probe_set_id, row.measure, row.estimator,
+                                          row.params, row.code_version)
+                    out[key] = row.to_record(cached=True)
+        return out
+
+    def put_similarities(self, records: Iterable[SimilarityRecord]) -> int:
+        """Insert similarity values; keys already cached (e.g. by a concurrent query) are kept.
+
+        Returns how many rows were new.
+        """
+        rows: list[dict[str, Any]] = [
+            {k: v for k, v in r.to_dict().items() if k != "cached"} for r in records
+        ]
+        if not rows:
+            return 0
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+
+        def _do() -> int:
+            with self._session(write=True) as s:
+                stmt = insert(SqlSimilarity).on_conflict_do_nothing()
+                result = s.execute(stmt, rows)
+                return int(getattr(result, "rowcount", 0) or 0)
+
+        return retry_locked(_do)

@@ -1,0 +1,92 @@
+"""What every part of the catalog shares: the engine, sessions and the array store."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store._db import SessionFactory
+from store.arrays import ArrayStore
+from store.errors import NotFoundError
+from store.orm import SqlDataset, SqlModel, SqlPopulation, SqlProbeSet
+from store.records import ProbeSetRecord
+
+__all__ = ["CatalogBase", "is_unique_violation"]
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Whether an IntegrityError comes from a UNIQUE constraint (SQLite or PostgreSQL)."""
+    text = str(exc.orig).lower()
+    return "unique" in text or "duplicate key" in text
+
+
+class CatalogBase:
+    """Holds the engine, the session factory and the array store of one catalog."""
+
+    def __init__(self, engine: Engine, arrays: ArrayStore) -> None:
+        self.engine = engine
+        self.arrays = arrays
+        self._session = SessionFactory(engine)
+
+    @property
+    def url(self) -> str:
+        """The catalog's database URL, password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def _probe(self, ref: str | int) -> ProbeSetRecord:
+        with self._session() as s:
+            return self._probe_row(s, ref).to_record()
+
+    def _require_model(self, model_id: int) -> None:
+        with self._session() as s:
+            self._model_row(s, model_id)
+
+    # -- lookups shared by the parts ------------------------------------------
+    @staticmethod
+    def _model_row(session: Session, model_id: int) -> SqlModel:
+        row = session.get(SqlModel, model_id)
+        if row is None:
+            raise NotFoundError(f"no model with id {model_id}: see `zoo ls` for the ids")
+        return row
+
+    @staticmethod
+    def _dataset_row(session: Session, ref: str | int) -> SqlDataset:
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            row = session.get(SqlDataset, int(ref))
+        else:
+            row = session.scalar(select(SqlDataset).where(SqlDataset.name == ref))
+        if row is None:
+            raise NotFoundError(
+                f"no dataset {ref!r}: see `zoo data ls`, or add one with `zoo data add mnist-5k`"
+            )
+        return row
+
+    @staticmethod
+    def _population_row(session: Session, ref: str | int) -> SqlPopulation:
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            row = session.get(SqlPopulation, int(ref))
+        else:
+            row = session.scalar(select(SqlPopulation).where(SqlPopulation.name == ref))
+        if row is None:
+            raise NotFoundError(f"no INR population {ref!r}: see `zoo inr ls`")
+        return row
+
+    @staticmethod
+    def _probe_row(session: Session, ref: str | int) -> SqlProbeSet:
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            row = session.get(SqlProbeSet, int(ref))
+        else:
+            row = session.scalar(select(SqlProbeSet).where(SqlProbeSet.name == ref))
+        if row is None:
+            raise NotFoundError(f"no probe set {ref!r}: see `zoo probe ls` or `zoo probe create`")
+        return row

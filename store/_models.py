@@ -1,0 +1,246 @@
+"""Models, tags, metrics and lineage: the catalog's model registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from store._base import CatalogBase, is_unique_violation
+from store._db import retry_locked
+from store.arrays import bytes_sha256
+from store.errors import DuplicateError, InvalidInputError, NotFoundError
+from store.orm import SqlActivation, SqlMetric, SqlModel, SqlTag
+from store.records import MODEL_KINDS, MetricRecord, ModelRecord
+
+__all__ = ["ModelsMixin"]
+
+
+def _check_tag(tag: str) -> str:
+    tag = tag.strip()
+    if not tag or len(tag) > 100 or any(c.isspace() for c in tag):
+        raise InvalidInputError(f"invalid tag {tag!r}: tags are 1-100 characters, no spaces")
+    return tag
+
+
+class ModelsMixin(CatalogBase):
+    """Registering, listing, tagging and removing models."""
+
+    def add_model(
+        self,
+        kind: str,
+        *,
+        checkpoint: bytes | None = None,
+        arch: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        dataset: str | int | None = None,
+        seed: int | None = None,
+        parent_id: int | None = None,
+        name: str | None = None,
+        tags: Sequence[str] = (),
+        metrics: Sequence[MetricRecord] = (),
+        population_id: int | None = None,
+        population_row: int | None = None,
+        sample_id: int | None = None,
+    ) -> ModelRecord:
+        """Register one model; its checkpoint bytes (safetensors) are stored first.
+
+        The checkpoint file lands content-addressed in the array store before the
+        row is committed, so no row ever points at a missing file. Registering the
+        same checkpoint content twice raises ``DuplicateError`` naming the first.
+        """
+        if kind not in MODEL_KINDS:
+            raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(MODEL_KINDS)}")
+        clean_tags = sorted({_check_tag(t) for t in tags})
+        sha = bytes_sha256(checkpoint) if checkpoint is not None else None
+        if sha is not None:
+            existing = self.find_by_sha256(sha)
+            if existing is not None:
+                raise DuplicateError(
+                    f"this checkpoint is already registered as model {existing}", existing
+                )
+        key = self.arrays.put_file(checkpoint, suffix=".safetensors") if checkpoint else None
+
+        def _insert() -> ModelRecord:
+            with self._session(write=True) as s:
+                dataset_id = self._dataset_row(s, dataset).id if dataset is not None else None
+                if parent_id is not None:
+                    self._model_row(s, parent_id)
+                row = SqlModel(
+                    kind=kind, name=name, dataset_id=dataset_id, seed=seed,
+                    arch=arch or {}, config=config or {}, checkpoint_key=key, sha256=sha,
+                    parent_id=parent_id, population_id=population_id,
+                    population_row=population_row, sample_id=sample_id, status="ready",
+                )
+                row.tags = [SqlTag(tag=t) for t in clean_tags]
+                s.add(row)
+                s.flush()
+                for m in metrics:
+                    s.add(SqlMetric(model_id=row.id, name=m.name, value=float(m.value),
+                                    step=m.step, split=m.split))
+                return row.to_record()
+
+        try:
+            return retry_locked(_insert)
+        except IntegrityError as exc:
+            if sha is not None and is_unique_violation(exc):
+                first = self.find_by_sha256(sha)
+                raise DuplicateError(
+                    f"this checkpoint is already registered as model {first}", first
+                ) from exc
+            raise
+
+    def find_by_sha256(self, sha256: str) -> int | None:
+        """Id of the model whose content has this sha256, if any."""
+        with self._session() as s:
+            return s.scalar(select(SqlModel.id).where(SqlModel.sha256 == sha256))
+
+    def get_model(self, model_id: int) -> ModelRecord:
+        """The model with this id; ``NotFoundError`` if there is none."""
+        with self._session() as s:
+            return self._model_row(s, model_id).to_record()
+
+    def list_models(
+        self,
+        *,
+        kind: str | None = None,
+        dataset: str | int | None = None,
+        tag: str | None = None,
+        population: str | int | None = None,
+        ids: Iterable[int] | None = None,
+        include_inrs: bool = True,
+        limit: int | None = None,
+    ) -> list[ModelRecord]:
+        """Models matching every given filter, oldest first."""
+        with self._session() as s:
+            q = select(SqlModel).order_by(SqlModel.id)
+            if kind is not None:
+                q = q.where(SqlModel.kind == kind)
+            elif not include_inrs:
+                q = q.where(SqlModel.kind != "inr")
+            if dataset is not None:
+                q = q.where(SqlModel.dataset_id == self._dataset_row(s, dataset).id)
+            if population is not None:
+                q = q.where(SqlModel.population_id == self._population_row(s, population).id)
+            if tag is not None:
+                q = q.where(SqlModel.tags.any(SqlTag.tag == tag))
+            if ids is not None:
+                q = q.where(SqlModel.id.in_(list(ids)))
+            if limit is not None:
+                q = q.limit(limit)
+            return [r.to_record() for r in s.scalars(q)]
+
+    def count_models(self, kind: str | None = None) -> int:
+        """How many models (of one kind) the catalog holds."""
+        with self._session() as s:
+            q = select(func.count()).select_from(SqlModel)
+            if kind is not None:
+                q = q.where(SqlModel.kind == kind)
+            return int(s.scalar(q) or 0)
+
+    def tag(self, model_id: int, *tags: str) -> ModelRecord:
+        """Add tags to a model (adding an existing tag is a no-op)."""
+        clean = {_check_tag(t) for t in tags}
+
+        def _do() -> ModelRecord:
+            with self._session(write=True) as s:
+                row = self._model_row(s, model_id)
+                have = {t.tag for t in row.tags}
+                row.tags.extend(SqlTag(tag=t) for t in sorted(clean - have))
+                s.flush()
+                return row.to_record()
+
+        return retry_locked(_do)
+
+    def untag(self, model_id: int, *tags: str) -> ModelRecord:
+        """Remove tags from a model (removing an absent tag is a no-op)."""
+
+        def _do() -> ModelRecord:
+            with self._session(write=True) as s:
+                row = self._model_row(s, model_id)
+                row.tags = [t for t in row.tags if t.tag not in set(tags)]
+                s.flush()
+                return row.to_record()
+
+        return retry_locked(_do)
+
+    def remove_model(self, model_id: int) -> ModelRecord:
+        """Delete a model, its metrics, tags, activations and cached similarities.
+
+        The rows go first (one transaction); the files they pointed at are deleted
+        after, so an interruption leaves at worst orphans that `zoo check --fix` removes.
+        """
+
+        def _do() -> tuple[ModelRecord, list[str]]:
+            with self._session(write=True) as s:
+                row = self._model_row(s, model_id)
+                if s.scalar(select(func.count()).where(SqlModel.parent_id == model_id)):
+                    raise InvalidInputError(
+                        f"model {model_id} is the parent of other models: remove those first"
+                    )
+                if row.kind == "inr" and row.population_id is not None:
+                    raise InvalidInputError(
+                        f"model {model_id} is an INR of population {row.population_id}: "
+                        "INRs are removed with their population"
+                    )
+                record = row.to_record()
+                keys = list(s.scalars(select(SqlActivation.array_key)
+                                      .where(SqlActivation.model_id == model_id)))
+                s.execute(delete(SqlActivation).where(SqlActivation.model_id == model_id))
+                s.delete(row)
+                return record, keys
+
+        record, keys = retry_locked(_do)
+        for key in keys:
+            self.arrays.delete(key)
+        if record.checkpoint_key:
+            self.arrays.delete(record.checkpoint_key)
+        return record
+
+    def log_metrics(self, model_id: int, metrics: Sequence[MetricRecord]) -> None:
+        """Store metrics of a model in one transaction."""
+
+        def _do() -> None:
+            with self._session(write=True) as s:
+                self._model_row(s, model_id)
+                for m in metrics:
+                    s.add(SqlMetric(model_id=model_id, name=m.name, value=float(m.value),
+                                    step=m.step, split=m.split))
+
+        retry_locked(_do)
+
+    def get_metrics(self, model_id: int) -> list[MetricRecord]:
+        """All metrics of a model, in the order they were stored."""
+        with self._session() as s:
+            self._model_row(s, model_id)
+            rows = s.scalars(select(SqlMetric).where(SqlMetric.model_id == model_id)
+                             .order_by(SqlMetric.id))
+            return [MetricRecord(model_id=m.model_id, name=m.name, value=m.value,
+                                 step=m.step, split=m.split) for m in rows]
+
+    def lineage(self, model_id: int) -> list[ModelRecord]:
+        """The model and its ancestors through ``parent_id``, nearest first."""
+        chain: list[ModelRecord] = []
+        seen: set[int] = set()
+        current: int | None = model_id
+        while current is not None and current not in seen:
+            seen.add(current)
+            record = self.get_model(current)
+            chain.append(record)
+            current = record.parent_id
+        return chain
+
+    def children(self, model_id: int) -> list[ModelRecord]:
+        """Models whose parent is this model."""
+        with self._session() as s:
+            q = select(SqlModel).where(SqlModel.parent_id == model_id).order_by(SqlModel.id)
+            return [r.to_record() for r in s.scalars(q)]
+
+    def checkpoint_bytes(self, model_id: int) -> bytes:
+        """The stored checkpoint (safetensors bytes) of a model."""
+        record = self.get_model(model_id)
+        if record.checkpoint_key is None:
+            raise NotFoundError(f"model {model_id} ({record.kind}) has no checkpoint file")
+        return self.arrays.get_file(record.checkpoint_key)

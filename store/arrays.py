@@ -1,0 +1,233 @@
+"""Chunked array storage (Zarr v3) and content-addressed files under one fsspec root.
+
+Layout under the root (a local directory by default, any fsspec URL otherwise)::
+
+    <category>/<uuid>/...           one Zarr array or group per stored object
+    checkpoints/<sha256>.safetensors  content-addressed checkpoint files
+
+Every array is chunked along its first (sample) axis so readers can stream it.
+Checksums are sha256 over the dtype, the shape and the C-order bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import fsspec
+import numpy as np
+import numpy.typing as npt
+import zarr
+from zarr.storage import FsspecStore, LocalStore
+
+from store.errors import InvalidInputError, NotFoundError
+
+__all__ = ["ArrayStore", "ArrayWriter", "array_sha256", "bytes_sha256"]
+
+#: Target bytes per chunk when a caller gives no chunk size (about 4 MiB).
+TARGET_CHUNK_BYTES = 4 * 2**20
+
+
+def bytes_sha256(data: bytes) -> str:
+    """Hex sha256 of raw bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _header(dtype: np.dtype[Any], shape: tuple[int, ...]) -> bytes:
+    return f"{np.dtype(dtype).str}|{','.join(map(str, shape))}|".encode()
+
+
+def array_sha256(array: Any, block_rows: int = 4096) -> str:
+    """sha256 of an array's dtype, shape and C-order bytes, read ``block_rows`` at a time.
+
+    Args:
+        array: a numpy array or a Zarr array of shape ``[n, ...]``.
+        block_rows: rows read per step, so memory stays bounded.
+    """
+    digest = hashlib.sha256(_header(np.dtype(array.dtype), tuple(array.shape)))
+    n = array.shape[0] if array.ndim else 1
+    if array.ndim == 0:
+        digest.update(np.ascontiguousarray(array[()]).tobytes())
+        return digest.hexdigest()
+    for start in range(0, n, block_rows):
+        digest.update(np.ascontiguousarray(array[start : start + block_rows]).tobytes())
+    return digest.hexdigest()
+
+
+def default_chunk_rows(shape: tuple[int, ...], dtype: npt.DTypeLike) -> int:
+    """Rows per chunk so a chunk is about ``TARGET_CHUNK_BYTES`` (at least 1 row)."""
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
+    return max(1, min(shape[0] if shape else 1, TARGET_CHUNK_BYTES // max(row_bytes, 1)))
+
+
+class ArrayWriter:
+    """Writes one array block by block along axis 0 and yields its checksum when closed.
+
+    Blocks written in order from row 0 are hashed as they stream; otherwise the
+    checksum is computed by reading the array back at ``close``.
+    """
+
+    def __init__(self, array: zarr.Array, key: str) -> None:
+        self.array = array
+        self.key = key
+        self._digest = hashlib.sha256(_header(np.dtype(array.dtype), tuple(array.shape)))
+        self._next_row = 0
+        self._sequential = True
+
+    def write(self, start: int, block: npt.ArrayLike) -> None:
+        """Write ``block`` (``[b, *features]``) at rows ``start:start+b``."""
+        data = np.ascontiguousarray(block, dtype=self.array.dtype)
+        if data.shape[1:] != tuple(self.array.shape[1:]):
+            raise InvalidInputError(
+                f"block of shape {data.shape} does not fit array rows {self.array.shape[1:]}"
+            )
+        end = start + data.shape[0]
+        if end > self.array.shape[0]:
+            raise InvalidInputError(f"rows {start}:{end} exceed {self.array.shape[0]}")
+        self.array[start:end] = data
+        if self._sequential and start == self._next_row:
+            self._digest.update(data.tobytes())
+            self._next_row = end
+        else:
+            self._sequential = False
+
+    def close(self) -> str:
+        """Return the sha256 of the whole array."""
+        if self._sequential and self._next_row == self.array.shape[0]:
+            return self._digest.hexdigest()
+        return array_sha256(self.array)
+
+
+class ArrayStore:
+    """Zarr arrays and checkpoint files under one root URL or directory.
+
+    Args:
+        root: a local directory path, ``file://...``, ``memory://...`` or any fsspec URL.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self.fs, self._root_path = fsspec.core.url_to_fs(self.root)
+        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple)
+                                else (self.fs.protocol,))
+        if self.local:
+            os.makedirs(self._root_path, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"ArrayStore({self.root!r})"
+
+    # -- keys -----------------------------------------------------------------
+    @staticmethod
+    def new_key(category: str) -> str:
+        """A fresh, never-reused key ``<category>/<uuid>``."""
+        return f"{category}/{uuid.uuid4().hex}"
+
+    def _path(self, key: str) -> str:
+        if ".." in key.split("/") or key.startswith("/"):
+            raise InvalidInputError(f"invalid array key {key!r}")
+        return f"{self._root_path}/{key}"
+
+    def _zarr_store(self, key: str) -> Any:
+        if self.local:
+            return LocalStore(self._path(key))
+        return FsspecStore.from_url(f"{self.root}/{key}")
+
+    # -- arrays ---------------------------------------------------------------
+    def create(
+        self,
+        key: str,
+        shape: tuple[int, ...],
+        dtype: npt.DTypeLike,
+        chunk_rows: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> ArrayWriter:
+        """Create an empty array ``shape`` chunked along axis 0; write it with the writer."""
+        if not shape or shape[0] < 0:
+            raise InvalidInputError(f"array shape must have a sample axis, got {shape}")
+        rows = chunk_rows or default_chunk_rows(shape, dtype)
+        chunks = (max(1, min(rows, max(shape[0], 1))), *shape[1:])
+        array = zarr.create_array(
+            store=self._zarr_store(key), shape=shape, chunks=chunks, dtype=np.dtype(dtype),
+            attributes=attrs or {}, overwrite=True,
+        )
+        return ArrayWriter(array, key)
+
+    def write(
+        self, key: str, data: npt.ArrayLike, chunk_rows: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> str:
+        """Store a whole in-memory array under ``key``; return its sha256."""
+        arr = np.asarray(data)
+        writer = self.create(key, arr.shape, arr.dtype, chunk_rows, attrs)
+        rows = writer.array.chunks[0]
+        for start in range(0, arr.shape[0], rows):
+            writer.write(start, arr[start : start + rows])
+        return writer.close()
+
+    def open(self, key: str, mode: str = "r") -> zarr.Array:
+        """Open a stored array (read-only unless ``mode='r+'``)."""
+        try:
+            return zarr.open_array(store=self._zarr_store(key), mode=mode)
+        except (FileNotFoundError, zarr.errors.NodeTypeValidationError, KeyError) as exc:
+            raise NotFoundError(f"no array at {self.root}/{key}: run `zoo check`") from exc
+
+    def read(self, key: str) -> np.ndarray:
+        """Read a whole stored array into memory."""
+        return np.asarray(self.open(key)[...])
+
+    def iter_blocks(self, key: str, block_rows: int | None = None) -> Iterator[np.ndarray]:
+        """Yield consecutive row blocks of a stored array (chunk-sized by default)."""
+        array = self.open(key)
+        rows = block_rows or array.chunks[0]
+        for start in range(0, array.shape[0], rows):
+            yield np.asarray(array[start : start + rows])
+
+    def checksum(self, key: str) -> str:
+        """Recompute the sha256 of a stored array."""
+        return array_sha256(self.open(key))
+
+    def exists(self, key: str) -> bool:
+        """Whether anything is stored under ``key``."""
+        return bool(self.fs.exists(self._path(key)))
+
+    def delete(self, key: str) -> None:
+        """Remove whatever is stored under ``key`` (no error when absent)."""
+        if self.fs.exists(self._path(key)):
+            self.fs.rm(self._path(key), recursive=True)
+
+    def list_keys(self, category: str) -> list[str]:
+        """Keys ``<category>/<name>`` stored directly under a category."""
+        base = self._path(category)
+        if not self.fs.exists(base):
+            return []
+        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False)]
+        return sorted(f"{category}/{n}" for n in names)
+
+    # -- files ----------------------------------------------------------------
+    def put_file(self, data: bytes, category: str = "checkpoints", suffix: str = "") -> str:
+        """Store bytes content-addressed as ``<category>/<sha256><suffix>``; return the key.
+
+        The bytes land under a temporary name first and are renamed into place,
+        so a crash never leaves a partial file under the final key.
+        """
+        key = f"{category}/{bytes_sha256(data)}{suffix}"
+        path = self._path(key)
+        if self.fs.exists(path):
+            return key
+        self.fs.makedirs(self._path(category), exist_ok=True)
+        tmp = f"{self._path(category)}/.tmp-{uuid.uuid4().hex}"
+        with self.fs.open(tmp, "wb") as fh:
+            fh.write(data)
+        self.fs.mv(tmp, path)
+        return key
+
+    def get_file(self, key: str) -> bytes:
+        """Read a stored file's bytes."""
+        try:
+            with self.fs.open(self._path(key), "rb") as fh:
+                return bytes(fh.read())
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"no file at {self.root}/{key}: run `zoo check`") from exc

@@ -1,0 +1,288 @@
+"""SQLAlchemy 2 ORM rows of the catalog. They never leave ``store``: each has ``to_record``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from store.records import (
+    ActivationRecord,
+    DatasetRecord,
+    ModelRecord,
+    PopulationRecord,
+    ProbeSetRecord,
+    SimilarityRecord,
+)
+
+__all__ = [
+    "Base",
+    "SqlActivation",
+    "SqlDataset",
+    "SqlMetric",
+    "SqlModel",
+    "SqlPopulation",
+    "SqlProbeSet",
+    "SqlSimilarity",
+    "SqlTag",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Declarative base whose metadata names every constraint by convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[int]: JSON}
+
+
+class SqlDataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(String(500))
+    n_samples: Mapped[int] = mapped_column(Integer)
+    num_classes: Mapped[int] = mapped_column(Integer)
+    sample_shape: Mapped[list[int]] = mapped_column(JSON)
+    array_key: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    def to_record(self) -> DatasetRecord:
+        return DatasetRecord(
+            id=self.id,
+            name=self.name,
+            source=self.source,
+            n_samples=self.n_samples,
+            num_classes=self.num_classes,
+            sample_shape=tuple(self.sample_shape),
+            array_key=self.array_key,
+            created_at=self.created_at,
+        )
+
+
+class SqlPopulation(Base):
+    __tablename__ = "populations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    arch: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fit_config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_inrs: Mapped[int] = mapped_column(Integer)
+    n_params: Mapped[int] = mapped_column(Integer)
+    array_key: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="partial")
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    def to_record(self) -> PopulationRecord:
+        return PopulationRecord(
+            id=self.id,
+            name=self.name,
+            dataset_id=self.dataset_id,
+            arch=dict(self.arch),
+            fit_config=dict(self.fit_config),
+            n_inrs=self.n_inrs,
+            n_params=self.n_params,
+            array_key=self.array_key,
+            status=self.status,
+            rows_done=self.rows_done,
+            sha256=self.sha256,
+            created_at=self.created_at,
+        )
+
+
+class SqlModel(Base):
+    __tablename__ = "models"
+    __table_args__ = (
+        UniqueConstraint("population_id", "population_row"),
+        Index("ix_models_kind_dataset", "kind", "dataset_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(200))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    population_id: Mapped[int | None] = mapped_column(ForeignKey("populations.id"))
+    population_row: Mapped[int | None] = mapped_column(Integer)
+    sample_id: Mapped[int | None] = mapped_column(Integer)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    arch: Mapped[dict[str, Any]] = mapped_column(JSON)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    checkpoint_key: Mapped[str | None] = mapped_column(String(500))
+    sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    status: Mapped[str] = mapped_column(String(20), default="ready")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    tags: Mapped[list[SqlTag]] = relationship(
+        back_populates="model", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def to_record(self) -> ModelRecord:
+        return ModelRecord(
+            id=self.id,
+            kind=self.kind,
+            name=self.name,
+            dataset_id=self.dataset_id,
+            population_id=self.population_id,
+            population_row=self.population_row,
+            sample_id=self.sample_id,
+            seed=self.seed,
+            arch=dict(self.arch),
+            config=dict(self.config),
+            checkpoint_key=self.checkpoint_key,
+            sha256=self.sha256,
+            parent_id=self.parent_id,
+            status=self.status,
+            created_at=self.created_at,
+            tags=tuple(sorted(t.tag for t in self.tags)),
+        )
+
+
+class SqlTag(Base):
+    __tablename__ = "tags"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    model: Mapped[SqlModel] = relationship(back_populates="tags")
+
+
+class SqlMetric(Base):
+    __tablename__ = "metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float] = mapped_column(Float)
+    step: Mapped[int | None] = mapped_column(Integer)
+    split: Mapped[str | None] = mapped_column(String(40))
+
+
+class SqlProbeSet(Base):
+    __tablename__ = "probe_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    n_samples: Mapped[int] = mapped_column(Integer)
+    sample_ids: Mapped[list[int]] = mapped_column(JSON)
+    ids_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    def to_record(self) -> ProbeSetRecord:
+        return ProbeSetRecord(
+            id=self.id,
+            name=self.name,
+            dataset_id=self.dataset_id,
+            n_samples=self.n_samples,
+            ids_sha256=self.ids_sha256,
+            created_at=self.created_at,
+        )
+
+
+class SqlActivation(Base):
+    __tablename__ = "activations"
+    __table_args__ = (UniqueConstraint("model_id", "layer", "probe_set_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    layer: Mapped[str] = mapped_column(String(200))
+    probe_set_id: Mapped[int] = mapped_column(ForeignKey("probe_sets.id"))
+    shape: Mapped[list[int]] = mapped_column(JSON)
+    dtype: Mapped[str] = mapped_column(String(20))
+    array_key: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    def to_record(self) -> ActivationRecord:
+        return ActivationRecord(
+            id=self.id,
+            model_id=self.model_id,
+            layer=self.layer,
+            probe_set_id=self.probe_set_id,
+            shape=tuple(self.shape),
+            dtype=self.dtype,
+            array_key=self.array_key,
+            sha256=self.sha256,
+            created_at=self.created_at,
+        )
+
+
+class SqlSimilarity(Base):
+    __tablename__ = "similarities"
+    __table_args__ = (
+        UniqueConstraint(
+            "model_a_id",
+            "layer_a",
+            "model_b_id",
+            "layer_b",
+            "probe_set_id",
+            "measure",
+            "estimator",
+            "params",
+            "code_version",
+            name="uq_similarities_cache_key",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_a_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    layer_a: Mapped[str] = mapped_column(String(200))
+    model_b_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    layer_b: Mapped[str] = mapped_column(String(200))
+    probe_set_id: Mapped[int] = mapped_column(ForeignKey("probe_sets.id"))
+    measure: Mapped[str] = mapped_column(String(40))
+    estimator: Mapped[str] = mapped_column(String(40))
+    params: Mapped[str] = mapped_column(Text)
+    code_version: Mapped[str] = mapped_column(String(40))
+    value: Mapped[float] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    def to_record(self, cached: bool = False) -> SimilarityRecord:
+        return SimilarityRecord(
+            model_a_id=self.model_a_id,
+            layer_a=self.layer_a,
+            model_b_id=self.model_b_id,
+            layer_b=self.layer_b,
+            probe_set_id=self.probe_set_id,
+            measure=self.measure,
+            estimator=self.estimator,
+            params=self.params,
+            code_version=self.code_version,
+            value=self.value,
+            n=self.n,
+            cached=cached,
+        )

@@ -1,0 +1,216 @@
+"""Plain frozen records handed out by the catalog (never ORM rows).
+
+Each record validates itself on construction and round-trips through
+``to_dict``/``from_dict`` (JSON-safe values only), so it can travel to the CLI,
+to JSON output and into Zarr attributes unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from store.errors import InvalidInputError
+
+__all__ = [
+    "MODEL_KINDS",
+    "ActivationRecord",
+    "DatasetRecord",
+    "MetricRecord",
+    "ModelRecord",
+    "PopulationRecord",
+    "ProbeSetRecord",
+    "SimilarityRecord",
+]
+
+#: Kinds of model the catalog knows; ``other`` admits anything users bring.
+MODEL_KINDS = ("inr", "gmn", "mlp", "mlp-weights", "cnn", "other")
+
+
+def _check_name(value: str, what: str) -> None:
+    if not value or not value.strip():
+        raise InvalidInputError(f"{what} must not be empty")
+    if len(value) > 200:
+        raise InvalidInputError(f"{what} is longer than 200 characters: {value[:40]}...")
+
+
+class _Record:
+    """Shared ``to_dict``/``from_dict`` for the record dataclasses."""
+
+    _datetime_fields: ClassVar[tuple[str, ...]] = ("created_at",)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-safe dict (datetimes as ISO 8601 strings)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, dt.datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build a record from ``to_dict`` output; unknown keys are an error."""
+        names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - set(names)
+        if unknown:
+            raise InvalidInputError(f"unknown fields for {cls.__name__}: {sorted(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in cls._datetime_fields and isinstance(value, str):
+                value = dt.datetime.fromisoformat(value)
+            elif isinstance(value, list) and key in ("tags", "shape"):
+                value = tuple(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class DatasetRecord(_Record):
+    """A registered dataset: images, labels and a split per sample, stored as arrays.
+
+    ``sample_shape`` is the shape of one sample, e.g. ``(28, 28)``; sample ids are
+    the row numbers ``0..n_samples-1`` and never change once registered.
+    """
+
+    id: int
+    name: str
+    source: str
+    n_samples: int
+    num_classes: int
+    sample_shape: tuple[int, ...]
+    array_key: str
+    created_at: dt.datetime
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "dataset name")
+        if self.n_samples < 0 or self.num_classes < 0:
+            raise InvalidInputError("dataset counts must be non-negative")
+
+
+@dataclass(frozen=True)
+class PopulationRecord(_Record):
+    """A homogeneous set of INRs sharing one weight array ``[n_inrs, n_params]``.
+
+    ``status`` is ``complete`` once every row is fitted, else ``partial`` with
+    ``rows_done`` rows (a prefix) stored.
+    """
+
+    id: int
+    name: str
+    dataset_id: int
+    arch: dict[str, Any]
+    fit_config: dict[str, Any]
+    n_inrs: int
+    n_params: int
+    array_key: str
+    status: str
+    rows_done: int
+    sha256: str | None
+    created_at: dt.datetime
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "population name")
+        if self.status not in ("partial", "complete"):
+            raise InvalidInputError(f"population status must be partial|complete: {self.status}")
+
+
+@dataclass(frozen=True)
+class ModelRecord(_Record):
+    """One stored model of any kind, with its lineage and checksum.
+
+    INRs point at a ``population_id`` and ``population_row`` (their weights) and at
+    the ``sample_id`` of the image they represent; trained classifiers point at a
+    safetensors ``checkpoint_key``. ``sha256`` identifies the content.
+    """
+
+    id: int
+    kind: str
+    name: str | None
+    dataset_id: int | None
+    population_id: int | None
+    population_row: int | None
+    sample_id: int | None
+    seed: int | None
+    arch: dict[str, Any]
+    config: dict[str, Any]
+    checkpoint_key: str | None
+    sha256: str | None
+    parent_id: int | None
+    status: str
+    created_at: dt.datetime
+    tags: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise InvalidInputError(
+                f"unknown model kind {self.kind!r}: use one of {', '.join(MODEL_KINDS)}"
+            )
+
+
+@dataclass(frozen=True)
+class MetricRecord(_Record):
+    """A scalar measured on a model, e.g. ``val_acc`` at ``step`` (epoch)."""
+
+    model_id: int
+    name: str
+    value: float
+    step: int | None = None
+    split: str | None = None
+
+    _datetime_fields: ClassVar[tuple[str, ...]] = ()
+
+
+@dataclass(frozen=True)
+class ProbeSetRecord(_Record):
+    """An ordered list of sample ids of one dataset; aligns inputs across modalities."""
+
+    id: int
+    name: str
+    dataset_id: int | None
+    n_samples: int
+    ids_sha256: str
+    created_at: dt.datetime
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "probe set name")
+
+
+@dataclass(frozen=True)
+class ActivationRecord(_Record):
+    """One layer's activations of one model on one probe set: ``[n_samples, *features]``."""
+
+    id: int
+    model_id: int
+    layer: str
+    probe_set_id: int
+    shape: tuple[int, ...]
+    dtype: str
+    array_key: str
+    sha256: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SimilarityRecord(_Record):
+    """A cached similarity value between two (model, layer) on one probe set."""
+
+    model_a_id: int
+    layer_a: str
+    model_b_id: int
+    layer_b: str
+    probe_set_id: int
+    measure: str
+    estimator: str
+    params: str
+    code_version: str
+    value: float
+    n: int
+    cached: bool = False
+
+    _datetime_fields: ClassVar[tuple[str, ...]] = ()
