@@ -187,7 +187,10 @@ class ActivationsMixin(CatalogBase):
         def _do() -> int:
             with self._session(write=True) as s:
                 stmt = insert(SqlSimilarity).on_conflict_do_nothing()
-                result = s.execute(stmt, rows)
-                return int(getattr(result, "rowcount", 0) or 0)
+                # one statement per row: executemany does not report per-row conflicts
+                return sum(
+                    len(s.execute(stmt.values(**r).returning(SqlSimilarity.id)).all())
+                    for r in rows
+                )
 
         return retry_locked(_do)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,7 +20,7 @@ from store._data import DataMixin
 from store._db import make_engine
 from store._models import ModelsMixin
 from store.arrays import ArrayStore
-from store.errors import CatalogUnavailableError
+from store.errors import CatalogUnavailableError, NotInitializedError
 from store.records import ModelRecord
 from store.schema import check_schema, upgrade
 
@@ -32,8 +33,15 @@ def records_frame(records: list[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _connect_or_explain(url: str) -> Any:
+def _connect_or_explain(url: str, must_exist: bool) -> Any:
     engine = make_engine(url)
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if path not in (None, "", ":memory:"):
+        if must_exist and not Path(path).exists():
+            engine.dispose()
+            raise NotInitializedError(f"no catalog at {path}: run `zoo init` to create one")
+        if not must_exist:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -64,7 +72,7 @@ class Catalog(ModelsMixin, DataMixin, ActivationsMixin, CheckMixin):
             SchemaOutOfDateError: the schema is older than the code (`zoo db upgrade`).
             SchemaTooNewError: the catalog was written by a newer zoo.
         """
-        engine = _connect_or_explain(url)
+        engine = _connect_or_explain(url, must_exist=True)
         try:
             check_schema(engine)
         except BaseException:
@@ -76,7 +84,7 @@ class Catalog(ModelsMixin, DataMixin, ActivationsMixin, CheckMixin):
     @classmethod
     def create(cls, url: str, arrays: str | ArrayStore) -> Catalog:
         """Create (or upgrade to the newest schema) a catalog at ``url`` and open it."""
-        engine = _connect_or_explain(url)
+        engine = _connect_or_explain(url, must_exist=False)
         try:
             upgrade(engine)
         finally:

@@ -1,0 +1,31 @@
+"""The ``zoo`` command line: a thin layer over ``store``, ``zoo`` and ``analysis``."""
+
+from __future__ import annotations
+
+import click
+
+from zoo.cli._common import ZooGroup
+from zoo.cli.catalog_cmds import register_commands as _catalog
+
+__all__ = ["cli", "main"]
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="model-zoo")
+def cli() -> None:
+    """A database-backed model zoo and representation store.
+
+    Register INRs, graph metanetworks and baselines; record their activations;
+    query CKA between any stored models; run SQL over the catalog.
+
+    Where things live: --home / ZOO_HOME (default ./zoo-home), --db /
+    ZOO_DATABASE_URL, --arrays / ZOO_ARRAYS_URL, given to each command.
+    """
+
+
+_catalog(cli)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="zoo")
