@@ -61,6 +61,11 @@ class ModelsMixin(CatalogBase):
                 raise DuplicateError(
                     f"this checkpoint is already registered as model {existing}", existing
                 )
+        with self._session() as s:  # check references before any bytes are written
+            if dataset is not None:
+                self._dataset_row(s, dataset)
+            if parent_id is not None:
+                self._model_row(s, parent_id)
         key = self.arrays.put_file(checkpoint, suffix=".safetensors") if checkpoint else None
 
         def _insert() -> ModelRecord:
@@ -86,10 +91,17 @@ class ModelsMixin(CatalogBase):
             return retry_locked(_insert)
         except IntegrityError as exc:
             if sha is not None and is_unique_violation(exc):
+                # a concurrent writer registered the same bytes; its row owns the file
                 first = self.find_by_sha256(sha)
                 raise DuplicateError(
                     f"this checkpoint is already registered as model {first}", first
                 ) from exc
+            if key is not None:
+                self.arrays.delete(key)
+            raise
+        except BaseException:
+            if key is not None and sha is not None and self.find_by_sha256(sha) is None:
+                self.arrays.delete(key)
             raise
 
     def find_by_sha256(self, sha256: str) -> int | None:

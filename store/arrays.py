@@ -131,8 +131,9 @@ class ArrayStore:
         return f"{self._root_path}/{key}"
 
     def _zarr_store(self, key: str) -> Any:
+        path = self._path(key)  # validates the key
         if self.local:
-            return LocalStore(self._path(key))
+            return LocalStore(path)
         return FsspecStore.from_url(f"{self.root}/{key}")
 
     # -- arrays ---------------------------------------------------------------

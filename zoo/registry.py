@@ -66,9 +66,14 @@ def load_state_dict_file(path: str | Path) -> tuple[dict[str, torch.Tensor], byt
             raise InvalidInputError(f"{p}: the checkpoint holds no tensors")
         return state, state_dict_to_safetensors(state)
     if p.suffix in PICKLE_SUFFIXES:
+        if not (data.startswith(b"PK\x03\x04") or data.startswith(b"\x80")):
+            raise InvalidInputError(f"{p}: not a PyTorch checkpoint (neither zip nor pickle)")
         try:
             obj = torch.load(p, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
+            if "unsupported global" not in str(exc).lower():
+                msg = f"{p}: not a PyTorch checkpoint (unreadable pickle)"
+                raise InvalidInputError(msg) from exc
             raise InvalidInputError(
                 f"{p}: refusing to unpickle arbitrary Python objects (loaded with "
                 "weights_only=True); re-save it as a state dict of tensors or as .safetensors"

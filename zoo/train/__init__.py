@@ -1,0 +1,27 @@
+"""Training and activation recording for every classifier in the zoo.
+
+* :func:`train_classifier` / :func:`evaluate`: one seeded, deterministic loop
+  for tensor datasets and torch_geometric graph datasets alike;
+* :func:`record_activations`: stream layer outputs on a probe set into an
+  :class:`ActivationSink` with forward hooks.
+"""
+
+from zoo.train._common import make_loader
+from zoo.train.config import OPTIMIZERS, TrainConfig
+from zoo.train.loop import EpochMetrics, EvalResult, TrainResult, evaluate, train_classifier
+from zoo.train.record import REDUCE_CONV, ActivationSink, InMemorySink, record_activations
+
+__all__ = [
+    "ActivationSink",
+    "EpochMetrics",
+    "EvalResult",
+    "InMemorySink",
+    "OPTIMIZERS",
+    "REDUCE_CONV",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "make_loader",
+    "record_activations",
+    "train_classifier",
+]

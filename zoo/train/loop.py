@@ -1,0 +1,272 @@
+"""One training loop for every classifier (GMN, MLP on weights, MLP and CNN on images).
+
+A classifier is any ``nn.Module`` whose forward takes one batch and returns
+logits ``[B, C]``. Batches are ``(x, y)`` pairs (``TensorDataset``) or
+torch_geometric ``Batch`` objects with labels in ``.y``.
+
+Seeding: the model is built by the factory under ``torch.manual_seed(init_seed)``;
+the data order comes from a ``torch.Generator`` seeded with ``data_seed``; the
+global RNG used by dropout is then seeded from a value derived from
+``data_seed``. The caller's global RNG state is restored afterwards. On CPU the
+same config gives bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from zoo.train._common import Collate, DatasetLike, make_loader, make_progress, model_device
+from zoo.train._common import split_batch as _split_batch
+from zoo.train.config import TrainConfig
+
+__all__ = ["EpochMetrics", "EvalResult", "TrainResult", "evaluate", "train_classifier"]
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """Metrics of one epoch.
+
+    ``epoch`` is 1-based; losses are mean cross-entropy per sample (nats);
+    accuracies are fractions in [0, 1]; ``train_*`` are running averages over
+    the epoch in train mode; ``seconds`` is the epoch's wall time (train + val).
+    """
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of :func:`train_classifier`.
+
+    ``best_state`` is a CPU copy of the state_dict at ``best_epoch`` (1-based,
+    the first epoch reaching the highest validation accuracy, i.e.
+    ``history[best_epoch - 1]``); ``history`` has one entry per epoch run;
+    ``train_seconds`` is the total wall time; ``stopped_early`` tells whether
+    patience ran out before ``config.epochs``.
+    """
+
+    best_state: dict[str, Tensor]
+    best_epoch: int
+    history: list[EpochMetrics]
+    train_seconds: float
+    stopped_early: bool = False
+
+    @property
+    def best(self) -> EpochMetrics:
+        """Metrics of the selected epoch."""
+        return self.history[self.best_epoch - 1]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Outcome of :func:`evaluate` on ``n`` samples with ``C`` classes.
+
+    ``loss``: mean cross-entropy (nats); ``accuracy`` in [0, 1];
+    ``predictions``: int64 ``[n]`` argmax of the logits in dataset order;
+    ``confusion``: int64 ``[C, C]``, rows = true class, columns = predicted.
+    """
+
+    loss: float
+    accuracy: float
+    predictions: np.ndarray
+    confusion: np.ndarray
+
+
+def evaluate(
+    model: nn.Module, dataset: DatasetLike, batch_size: int, collate: Collate | None = None
+) -> EvalResult:
+    """Evaluate a classifier on a labelled dataset, in dataset order.
+
+    Runs in eval mode under ``torch.no_grad`` on the model's device and
+    restores the model's previous train/eval mode.
+
+    Args:
+        model: classifier returning logits ``[B, C]``.
+        dataset: labelled samples (see :func:`train_classifier`).
+        batch_size: evaluation batch size.
+        collate: optional custom collate function.
+
+    Returns:
+        loss, accuracy, predictions ``[n]`` and confusion matrix ``[C, C]``.
+    """
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    total_loss, preds, targets = 0.0, [], []
+    n_classes = 0
+    try:
+        with torch.no_grad():
+            for batch in make_loader(dataset, batch_size, collate=collate):
+                inputs, y = _split_batch(batch, device)
+                logits = model(inputs)
+                n_classes = logits.shape[1]
+                total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
+                preds.append(logits.argmax(dim=1).cpu())
+                targets.append(y.cpu())
+    finally:
+        model.train(was_training)
+    pred = torch.cat(preds).numpy().astype(np.int64)
+    true = torch.cat(targets).numpy().astype(np.int64)
+    n_classes = max(n_classes, int(true.max()) + 1)
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (true, pred), 1)
+    return EvalResult(
+        loss=total_loss / len(true),
+        accuracy=float((pred == true).mean()),
+        predictions=pred,
+        confusion=confusion,
+    )
+
+
+def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer named in ``config`` over all trainable parameters."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+
+
+def _dropout_seed(data_seed: int) -> int:
+    """Seed for the global RNG during training, derived from ``data_seed``.
+
+    A separate stream from the data order (which uses ``data_seed`` itself).
+    """
+    state = np.random.SeedSequence([data_seed, 0x44524F50]).generate_state(1, np.uint64)
+    return int(state[0]) >> 1
+
+
+def _train_epoch(
+    model: nn.Module,
+    loader: Any,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    device: torch.device,
+) -> tuple[float, float]:
+    """One pass over ``loader`` in train mode; returns (mean loss, accuracy)."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for batch in loader:
+        inputs, y = _split_batch(batch, device)
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(inputs)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss.detach()):
+            raise FloatingPointError(
+                f"training loss became {loss.item()}; lower lr or set grad_clip"
+            )
+        loss.backward()
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        total_loss += float(loss.detach()) * len(y)
+        correct += int((logits.detach().argmax(dim=1) == y).sum())
+        seen += len(y)
+    return total_loss / seen, correct / seen
+
+
+def train_classifier(
+    model_factory: Callable[[], nn.Module],
+    train: DatasetLike,
+    val: DatasetLike,
+    config: TrainConfig,
+    *,
+    collate: Collate | None = None,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a classifier with cross-entropy and select the best validation epoch.
+
+    Every epoch trains on a fresh shuffle of ``train`` and evaluates on
+    ``val``; the state_dict of the first epoch with the highest validation
+    accuracy is kept. With ``config.patience`` the run stops once that many
+    epochs pass without improvement.
+
+    Args:
+        model_factory: builds the untrained model; called once under
+            ``torch.manual_seed(config.init_seed)``, then moved to ``config.device``.
+        train: labelled training samples: a ``TensorDataset(x, y)`` (``y`` int
+            class ids ``[n]``) or a list of PyG ``Data`` with ``.y``.
+        val: labelled validation samples, same form.
+        config: hyperparameters and seeds.
+        collate: optional custom collate function (then a plain torch loader is used).
+        on_epoch: called with each epoch's metrics as soon as they are known.
+        progress: show a Rich progress bar (only on a terminal).
+
+    Returns:
+        The best state_dict (CPU copy), its 1-based epoch, per-epoch history
+        and total wall time in seconds.
+
+    Raises:
+        FloatingPointError: the training loss became NaN or infinite.
+    """
+    device = config.torch_device
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(config.init_seed)
+        model = model_factory().to(device)
+        order = torch.Generator().manual_seed(config.data_seed)
+        torch.manual_seed(_dropout_seed(config.data_seed))
+        loader = make_loader(
+            train, config.batch_size, shuffle=True, generator=order, collate=collate
+        )
+        optimizer = _make_optimizer(model, config)
+        history: list[EpochMetrics] = []
+        best_state: dict[str, Tensor] = {}
+        best_epoch, best_acc = 0, -1.0
+        stopped_early = False
+        with make_progress(progress, "loss", "acc", "val_acc") as bar:
+            task = bar.add_task("epoch 0", total=config.epochs, loss=0.0, acc=0.0, val_acc=0.0)
+            for epoch in range(1, config.epochs + 1):
+                t0 = time.perf_counter()
+                train_loss, train_acc = _train_epoch(model, loader, optimizer, config, device)
+                result = evaluate(model, val, config.batch_size, collate=collate)
+                metrics = EpochMetrics(
+                    epoch=epoch,
+                    train_loss=train_loss,
+                    train_acc=train_acc,
+                    val_loss=result.loss,
+                    val_acc=result.accuracy,
+                    seconds=time.perf_counter() - t0,
+                )
+                history.append(metrics)
+                if metrics.val_acc > best_acc:
+                    best_epoch, best_acc = epoch, metrics.val_acc
+                    best_state = {
+                        k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                    }
+                bar.update(
+                    task,
+                    advance=1,
+                    description=f"epoch {epoch}/{config.epochs}",
+                    loss=train_loss,
+                    acc=train_acc,
+                    val_acc=metrics.val_acc,
+                )
+                if on_epoch is not None:
+                    on_epoch(metrics)
+                if config.patience is not None and epoch - best_epoch >= config.patience:
+                    stopped_early = epoch < config.epochs
+                    break
+    return TrainResult(
+        best_state=best_state,
+        best_epoch=best_epoch,
+        history=history,
+        train_seconds=time.perf_counter() - start,
+        stopped_early=stopped_early,
+    )
