@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,8 @@ from store.records import ActivationRecord, SimilarityRecord
 
 __all__ = ["ActivationsMixin", "SimilarityKey"]
 
+KEY_COLUMNS = ("model_a_id", "layer_a", "model_b_id", "layer_b", "probe_set_id", "measure",
+               "estimator", "params", "code_version")
 #: (model_a, layer_a, model_b, layer_b, probe_set_id, measure, estimator, params, code_version)
 SimilarityKey = tuple[int, str, int, str, int, str, str, str, str]
 
@@ -104,6 +106,11 @@ class ActivationsMixin(CatalogBase):
                         raise DuplicateError(f"activations for layer {layer!r} already stored")
                     old_keys.append(old.array_key)
                     s.delete(old)
+                    sim = SqlSimilarity
+                    s.execute(delete(sim).where(  # cached values are stale now
+                        sim.probe_set_id == probe_id,
+                        or_((sim.model_a_id == model_id) & (sim.layer_a == layer),
+                            (sim.model_b_id == model_id) & (sim.layer_b == layer))))
                     s.flush()
                 s.add(SqlActivation(model_id=model_id, layer=layer, probe_set_id=probe_id,
                                     shape=list(shape), dtype=str(writer.array.dtype),
@@ -172,10 +179,11 @@ class ActivationsMixin(CatalogBase):
                     out[key] = row.to_record(cached=True)
         return out
 
-    def put_similarities(self, records: Iterable[SimilarityRecord]) -> int:
+    def put_similarities(self, records: Iterable[SimilarityRecord], replace: bool = False) -> int:
         """Insert similarity values; keys already cached (e.g. by a concurrent query) are kept.
 
-        Returns how many rows were new.
+        With ``replace`` an existing row with the same key is overwritten instead.
+        Returns how many rows were written.
         """
         rows: list[dict[str, Any]] = [
             {k: v for k, v in r.to_dict().items() if k != "cached"} for r in records
@@ -186,6 +194,10 @@ class ActivationsMixin(CatalogBase):
 
         def _do() -> int:
             with self._session(write=True) as s:
+                if replace:
+                    for r in rows:
+                        s.execute(delete(SqlSimilarity).where(
+                            *(getattr(SqlSimilarity, c) == r[c] for c in KEY_COLUMNS)))
                 stmt = insert(SqlSimilarity).on_conflict_do_nothing()
                 # one statement per row: executemany does not report per-row conflicts
                 return sum(

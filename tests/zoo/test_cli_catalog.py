@@ -64,18 +64,18 @@ def test_register_list_show_tag_rm(zoo, checkpoints: dict[str, Path]) -> None:  
     first = json.loads(out.output)
     assert first["kind"] == "cnn" and first["seed"] == 3 and first["arch"] == {"layers": [3, 2]}
     second = json.loads(zoo("register", str(checkpoints["pt"]), "--kind", "mlp",
-                            "--parent", str(first["id"]), "--json").output)
-    listed = json.loads(zoo("ls", "--json").output)
+                            "--parent", str(first["id"]), "--json").stdout)
+    listed = json.loads(zoo("ls", "--json").stdout)
     assert [m["id"] for m in listed] == [first["id"], second["id"]]
-    assert [m["id"] for m in json.loads(zoo("ls", "--tag", "baseline", "--json").output)] == [
+    assert [m["id"] for m in json.loads(zoo("ls", "--tag", "baseline", "--json").stdout)] == [
         first["id"]]
-    shown = json.loads(zoo("show", str(second["id"]), "--json").output)
+    shown = json.loads(zoo("show", str(second["id"]), "--json").stdout)
     assert shown["lineage"] == [first["id"]] and shown["sha256"] == second["sha256"]
-    assert json.loads(zoo("show", str(first["id"]), "--json").output)["metrics"][0]["value"] == 0.9
+    assert json.loads(zoo("show", str(first["id"]), "--json").stdout)["metrics"][0]["value"] == 0.9
     assert "reviewed" in zoo("tag", str(first["id"]), "reviewed").output
     assert "cnn" in zoo("ls").output  # the human table
     zoo("rm", str(second["id"]))
-    assert len(json.loads(zoo("ls", "--json").output)) == 1
+    assert len(json.loads(zoo("ls", "--json").stdout)) == 1
     assert zoo("check").output.strip().endswith("ok")
 
 
@@ -98,7 +98,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
 ) -> None:
     fmt = {k: str(v) for k, v in checkpoints.items()} | {"tmp": str(tmp_path)}
     _one_line_error(zoo(*[a.format(**fmt) for a in args], ok=False), needle)
-    assert json.loads(zoo("ls", "--json").output) == []
+    assert json.loads(zoo("ls", "--json").stdout) == []
     assert zoo("check").exit_code == 0
 
 

@@ -6,6 +6,9 @@ import click
 
 from zoo.cli._common import ZooGroup
 from zoo.cli.catalog_cmds import register_commands as _catalog
+from zoo.cli.data_cmds import register_commands as _data
+from zoo.cli.sim_cmds import register_commands as _similarity
+from zoo.cli.sql_cmds import register_commands as _sql
 
 __all__ = ["cli", "main"]
 
@@ -24,6 +27,9 @@ def cli() -> None:
 
 
 _catalog(cli)
+_data(cli)
+_similarity(cli)
+_sql(cli)
 
 
 def main() -> None:

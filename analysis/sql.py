@@ -1,0 +1,346 @@
+"""Ad hoc, read-only SQL over the catalog with DuckDB (what ``zoo sql`` runs).
+
+An in-memory DuckDB ATTACHes the catalog database READ_ONLY as ``catalog``
+(SQLite through DuckDB's ``sqlite`` extension, PostgreSQL through ``postgres``,
+honouring a ``search_path`` in the URL's ``options``) and defines these views
+in its ``main`` schema, so queries say ``FROM models``:
+
+================  ===========================================================================
+view              columns
+================  ===========================================================================
+datasets          the ``datasets`` table (``sample_shape`` as JSON)
+populations       the ``populations`` table (``arch``, ``fit_config`` as JSON)
+models            the ``models`` table (``arch``, ``config`` as JSON)
+metrics           the ``metrics`` table: id, model_id, name, value, step, split
+tags              the ``tags`` table: model_id, tag
+probe_sets        the ``probe_sets`` table (``sample_ids`` as JSON)
+activations       the ``activations`` table (``shape`` as JSON)
+similarities      the ``similarities`` table (the similarity cache)
+models_wide       every ``models`` column + dataset, population (names), tags (sorted list)
+model_tags        one row per (model, tag): model_id, tag, kind, name, seed, dataset
+model_metrics     metrics joined to models: model_id, metric, value, step, split, kind,
+                  model_name, seed, dataset
+similarity_pairs  similarities joined to both models and the probe set: id, model_a_id,
+                  layer_a, model_b_id, layer_b, kind_a, kind_b, seed_a, seed_b, dataset_a,
+                  dataset_b, name_a, name_b, tags_a, tags_b, probe_set, measure, estimator,
+                  params, value, n, code_version, created_at
+================  ===========================================================================
+
+JSON columns are DuckDB ``JSON`` on both back-ends (``arch->>'hidden'`` works).
+Only one SELECT-like statement runs (SELECT, WITH, FROM-first, SHOW, DESCRIBE,
+SUMMARIZE, or EXPLAIN [ANALYZE] of one); anything else raises
+:class:`store.InvalidInputError`, and the READ_ONLY attach keeps the catalog
+unchanged even past that check. Output: ``csv`` (list/JSON values as JSON
+text), ``json`` (one JSON array of row objects, a row a line, JSON columns
+decoded) and ``parquet`` (written by DuckDB, no pyarrow needed; files only).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from store.errors import CatalogUnavailableError, InvalidInputError, NotInitializedError
+
+__all__ = [
+    "FILE_FORMATS",
+    "TABLES",
+    "VIEWS",
+    "MissingExtensionError",
+    "attach_statement",
+    "check_read_only",
+    "frame_records",
+    "frame_to_text",
+    "open_duckdb",
+    "query_frame",
+    "run_sql",
+    "write_frame",
+]
+
+TABLES = ("datasets", "populations", "models", "metrics", "tags", "probe_sets", "activations",
+          "similarities")
+FILE_FORMATS = ("csv", "json", "parquet")
+_JSON_COLUMNS = {"datasets": ("sample_shape",), "populations": ("arch", "fit_config"),
+                 "models": ("arch", "config"), "probe_sets": ("sample_ids",),
+                 "activations": ("shape",)}
+_CONVENIENCE = {
+    "models_wide": """
+        SELECT m.*, d.name AS dataset, p.name AS population,
+               coalesce(t.tags, []::VARCHAR[]) AS tags
+        FROM models m LEFT JOIN datasets d ON d.id = m.dataset_id
+        LEFT JOIN populations p ON p.id = m.population_id
+        LEFT JOIN (SELECT model_id, list(tag ORDER BY tag) AS tags FROM tags GROUP BY model_id)
+             t ON t.model_id = m.id""",
+    "model_tags": """
+        SELECT t.model_id, t.tag, m.kind, m.name, m.seed, d.name AS dataset
+        FROM tags t JOIN models m ON m.id = t.model_id
+        LEFT JOIN datasets d ON d.id = m.dataset_id""",
+    "model_metrics": """
+        SELECT x.model_id, x.name AS metric, x.value, x.step, x.split, m.kind,
+               m.name AS model_name, m.seed, d.name AS dataset
+        FROM metrics x JOIN models m ON m.id = x.model_id
+        LEFT JOIN datasets d ON d.id = m.dataset_id""",
+    "similarity_pairs": """
+        SELECT s.id, s.model_a_id, s.layer_a, s.model_b_id, s.layer_b,
+               a.kind AS kind_a, b.kind AS kind_b, a.seed AS seed_a, b.seed AS seed_b,
+               a.dataset AS dataset_a, b.dataset AS dataset_b, a.name AS name_a,
+               b.name AS name_b, a.tags AS tags_a, b.tags AS tags_b, p.name AS probe_set,
+               s.measure, s.estimator, s.params, s.value, s.n, s.code_version, s.created_at
+        FROM similarities s JOIN models_wide a ON a.id = s.model_a_id
+        JOIN models_wide b ON b.id = s.model_b_id JOIN probe_sets p ON p.id = s.probe_set_id""",
+}
+VIEWS = tuple(sorted((*TABLES, *_CONVENIENCE)))
+_EXTENSIONS = {"sqlite": ("sqlite_scanner", "duckdb-ext-sqlite"),
+               "postgres": ("postgres_scanner", "duckdb-ext-postgres")}
+_EXPLAIN = re.compile(r"^(\s+|--[^\n]*\n|/\*.*?\*/)*explain\s+(\([^)]*\)\s*)?(analy[sz]e\s+)?",
+                      re.IGNORECASE | re.DOTALL)
+
+
+class MissingExtensionError(CatalogUnavailableError):
+    """DuckDB's sqlite or postgres extension is not installed (it cannot be downloaded here)."""
+
+
+def _extension_directory() -> Path | None:
+    """The ``duckdb_ext/extensions`` folder the duckdb-ext-* wheels install, if any."""
+    try:
+        import duckdb_ext
+    except ImportError:
+        return None
+    dirs = [Path(root) / "extensions" for root in getattr(duckdb_ext, "__path__", [])]
+    return next((d for d in dirs if d.is_dir()), None)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _conninfo_value(value: object) -> str:
+    """A libpq conninfo value: single-quoted, with backslash and quote escaped."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _parse_url(db_url: str) -> URL:
+    try:
+        return make_url(db_url)
+    except ArgumentError as exc:
+        raise InvalidInputError(
+            f"malformed database URL {db_url!r}: use sqlite:///path/to/catalog.db "
+            "or postgresql://user@host:port/db"
+        ) from exc
+
+
+def attach_statement(db_url: str) -> tuple[str, str]:
+    """``(extension, ATTACH statement)`` that attaches the catalog at ``db_url`` read-only.
+
+    ``sqlite:///path`` attaches the file; ``postgresql[+driver]://...`` becomes a
+    libpq conninfo, with ``SCHEMA`` taken from ``?options=-csearch_path=...``.
+    """
+    url = _parse_url(db_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise InvalidInputError("zoo sql needs a SQLite catalog file, not an in-memory one")
+        path = Path(url.database)
+        if not path.exists():
+            raise NotInitializedError(f"no catalog at {path}: run `zoo init` to create one")
+        return "sqlite", f"ATTACH {_quote(str(path))} AS catalog (TYPE sqlite, READ_ONLY)"
+    if backend != "postgresql":
+        raise InvalidInputError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    parts: dict[str, object] = {"host": url.host, "port": url.port, "user": url.username,
+                                "password": url.password, "dbname": url.database}
+    schema = None
+    for key, value in url.query.items():
+        parts[key] = text = value if isinstance(value, str) else " ".join(value)
+        match = re.search(r"-c\s*search_path\s*=\s*(\S+)", text) if key == "options" else None
+        schema = match.group(1).split(",")[0].strip('"') if match else schema
+    parts.setdefault("connect_timeout", 5)
+    conninfo = " ".join(f"{k}={_conninfo_value(v)}" for k, v in parts.items() if v is not None)
+    options = "TYPE postgres, READ_ONLY" + (f", SCHEMA {_quote(schema)}" if schema else "")
+    return "postgres", f"ATTACH {_quote(conninfo)} AS catalog ({options})"
+
+
+def open_duckdb(db_url: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the catalog attached read-only and the views in ``VIEWS``.
+
+    Raises:
+        MissingExtensionError: the duckdb-ext-sqlite / duckdb-ext-postgres wheel is absent.
+        NotInitializedError: the SQLite file or the catalog tables do not exist.
+        CatalogUnavailableError: the database cannot be attached.
+    """
+    extension, attach = attach_statement(db_url)
+    config: dict[str, Any] = {"autoinstall_known_extensions": False,
+                              "autoload_known_extensions": False}
+    ext_dir = _extension_directory()
+    if ext_dir is not None:
+        config["extension_directory"] = str(ext_dir)
+    conn = duckdb.connect(":memory:", config=config)
+    try:
+        try:
+            conn.execute(f"LOAD {extension}")
+        except duckdb.Error as exc:
+            filename, package = _EXTENSIONS[extension]
+            raise MissingExtensionError(
+                f"DuckDB cannot load its {extension} extension ({filename}.duckdb_extension): "
+                f"pip install {package} (the build for duckdb {duckdb.__version__})"
+            ) from exc
+        try:
+            conn.execute(attach)
+        except duckdb.Error as exc:
+            url = _parse_url(db_url)
+            first = _first_line(exc)
+            first = first.replace(str(url.password), "***") if url.password else first
+            raise CatalogUnavailableError(
+                f"DuckDB cannot attach the catalog {url.render_as_string(hide_password=True)}: "
+                f"{first}"
+            ) from exc
+        _create_views(conn)
+        conn.execute("SET lock_configuration = true")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _create_views(conn: duckdb.DuckDBPyConnection) -> None:
+    present = {r[0] for r in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'catalog'").fetchall()}
+    missing = [t for t in TABLES if t not in present]
+    if missing:
+        raise NotInitializedError(
+            f"the database holds no zoo catalog (missing tables: {', '.join(missing)}): "
+            "run `zoo init` or `zoo db upgrade`"
+        )
+    for table in TABLES:
+        casts = ", ".join(f'"{c}"::JSON AS "{c}"' for c in _JSON_COLUMNS.get(table, ()))
+        star = f"* REPLACE ({casts})" if casts else "*"
+        conn.execute(f'CREATE VIEW main."{table}" AS SELECT {star} FROM catalog."{table}"')
+    for name, body in _CONVENIENCE.items():
+        conn.execute(f'CREATE VIEW main."{name}" AS {body}')
+
+
+def check_read_only(conn: duckdb.DuckDBPyConnection, query: str) -> str:
+    """The one read-only statement in ``query``; raises ``InvalidInputError`` otherwise."""
+    try:
+        statements = conn.extract_statements(query)
+        if len(statements) != 1:
+            raise InvalidInputError(f"give exactly one SQL statement (got {len(statements)})")
+        kind, sql = statements[0].type.name, statements[0].query
+        if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs its statement: that one must read only
+            inner = conn.extract_statements(_EXPLAIN.sub("", sql, count=1))
+            kind = inner[0].type.name if len(inner) == 1 else "EXPLAIN"
+    except duckdb.Error as exc:
+        raise InvalidInputError(_first_line(exc)) from exc
+    if kind != "SELECT":
+        raise InvalidInputError(
+            f"zoo sql is read-only: {kind} statements are not allowed "
+            "(use SELECT, WITH, SHOW, DESCRIBE, SUMMARIZE or EXPLAIN)"
+        )
+    return sql
+
+
+def query_frame(conn: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
+    """Run one read-only statement on a connection from ``open_duckdb``; a row per result row.
+
+    ``frame.attrs["json_columns"]`` lists the result columns DuckDB typed as JSON.
+    SQL errors raise ``InvalidInputError`` with DuckDB's first message line.
+    """
+    sql = check_read_only(conn, query)
+    try:
+        result = conn.execute(sql)
+        types = [str(d[1]) for d in result.description or []]
+        frame = result.df()
+    except duckdb.Error as exc:
+        message = _first_line(exc)
+        if isinstance(exc, duckdb.CatalogException) and "does not exist" in message:
+            message += f" (views: {', '.join(VIEWS)})"
+        raise InvalidInputError(message) from exc
+    frame.attrs["json_columns"] = [str(c) for c, t in zip(frame.columns, types, strict=False)
+                                   if t == "JSON"]
+    return frame
+
+
+def run_sql(db_url: str, query: str) -> pd.DataFrame:
+    """``query_frame`` on a fresh ``open_duckdb(db_url)`` connection, closed afterwards."""
+    conn = open_duckdb(db_url)
+    try:
+        return query_frame(conn, query)
+    finally:
+        conn.close()
+
+
+def _plain(value: Any, is_json: bool = False) -> Any:
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    value = value.item() if isinstance(value, np.generic) else value
+    if value is None or value is pd.NaT or value is pd.NA or (
+            isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return json.loads(value) if is_json and isinstance(value, str) else value
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as JSON-ready dicts: nulls → None, times → ISO text, lists → lists."""
+    json_cols = set(frame.attrs.get("json_columns", ()))
+    cols = [str(c) for c in frame.columns]
+    return [{c: _plain(v, c in json_cols) for c, v in zip(cols, row, strict=True)}
+            for row in frame.itertuples(index=False, name=None)]
+
+
+def frame_to_text(frame: pd.DataFrame, fmt: str) -> str:
+    """``frame`` as ``csv`` (header + rows) or ``json`` (an array of row objects) text."""
+    records = frame_records(frame)
+    if fmt == "json":
+        rows = ",\n".join(json.dumps(r, default=str) for r in records)
+        return f"[\n{rows}\n]\n" if records else "[]\n"
+    if fmt != "csv":
+        raise InvalidInputError(f"unknown text format {fmt!r}: use csv or json")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([str(c) for c in frame.columns])
+    for r in records:
+        writer.writerow([json.dumps(v, default=str) if isinstance(v, list | dict) else v
+                         for v in r.values()])
+    return buf.getvalue()
+
+
+def write_frame(frame: pd.DataFrame, fmt: str, out: Path | None = None) -> None:
+    """Write ``frame`` as ``csv``/``json`` to ``out`` or stdout, or as ``parquet`` to ``out``.
+
+    Parquet is binary and needs ``out``; DuckDB writes it (no pyarrow needed).
+    """
+    if fmt not in FILE_FORMATS:
+        raise InvalidInputError(f"unknown format {fmt!r}: use one of {', '.join(FILE_FORMATS)}")
+    if fmt == "parquet":
+        if out is None:
+            raise InvalidInputError("parquet output is binary: give --out FILE.parquet")
+        with duckdb.connect(":memory:") as conn:
+            conn.from_df(frame).write_parquet(str(out))
+        return
+    text = frame_to_text(frame, fmt)
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        Path(out).write_text(text, encoding="utf-8")

@@ -1,0 +1,293 @@
+"""Similarity commands: probe sets, activations import, cka, cka-matrix, similar."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import numpy as np
+
+from store import InvalidInputError
+from zoo.cli._common import (
+    ZooGroup,
+    echo_json,
+    json_option,
+    location_options,
+    open_catalog,
+    print_table,
+    stderr,
+)
+from zoo.settings import Locations
+
+__all__ = ["register_commands"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def query_options(fn: F) -> F:
+    """The options every similarity command shares; passes a ``SimilarityQuery`` as ``query``."""
+
+    @click.option("--probe", help="Probe set (name or id); default: the one the models share.")
+    @click.option("--measure", type=click.Choice(["linear", "rbf"]), default="linear",
+                  show_default=True, help="Linear CKA or kernel CKA with an RBF kernel.")
+    @click.option("--estimator", type=click.Choice(["biased", "unbiased", "minibatch"]),
+                  default="biased", show_default=True,
+                  help="HSIC estimator; minibatch streams the arrays (linear only).")
+    @click.option("--sigma-fraction", type=float, default=0.8, show_default=True,
+                  help="RBF bandwidth as a fraction of the median pairwise distance.")
+    @click.option("--batch-size", type=int, default=256, show_default=True,
+                  help="Rows per minibatch for --estimator minibatch.")
+    @click.option("--recompute", is_flag=True, help="Ignore the cache and recompute.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, probe: str | None, measure: str, estimator: str,
+                sigma_fraction: float, batch_size: int, recompute: bool, **kwargs: Any) -> Any:
+        from analysis.similarity import SimilarityQuery
+
+        query = SimilarityQuery(measure, estimator, probe, sigma_fraction, batch_size, recompute)
+        return fn(*args, query=query, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(cls=ZooGroup)
+def probe() -> None:
+    """Probe sets: ordered sample ids that align inputs across models."""
+
+
+@probe.command(name="create")
+@click.argument("name")
+@click.option("--dataset", help="Dataset the ids refer to (name or id).")
+@click.option("--split", type=click.Choice(["train", "val", "test"]),
+              help="Take the samples of this split (needs --dataset), in id order.")
+@click.option("--limit", type=int, help="At most this many samples.")
+@click.option("--ids", "ids_file", type=click.Path(dir_okay=False),
+              help="A file of sample ids, one per line (instead of --split).")
+@location_options
+def probe_create(loc: Locations, name: str, dataset: str | None, split: str | None,
+                 limit: int | None, ids_file: str | None) -> None:
+    """Create a probe set from a dataset split or from a file of ids.
+
+    Example: zoo probe create test-500 --dataset mnist-5k --split test --limit 500
+    """
+    if (split is None) == (ids_file is None):
+        raise click.UsageError("give exactly one of --split or --ids")
+    if split is not None and dataset is None:
+        raise click.UsageError("--split needs --dataset")
+    with open_catalog(loc) as cat:
+        if split is not None:
+            assert dataset is not None
+            _, _, splits = cat.dataset_arrays(dataset)
+            ids = np.flatnonzero(splits == split).tolist()
+        else:
+            ids = _read_ids(Path(str(ids_file)))
+        if limit is not None:
+            ids = ids[:limit]
+        record = cat.create_probe_set(name, ids, dataset=dataset)
+    click.echo(f"probe set {record.name!r}: {record.n_samples} samples (id {record.id})")
+
+
+def _read_ids(path: Path) -> list[int]:
+    if not path.exists():
+        raise InvalidInputError(f"no such file: {path}")
+    ids = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                ids.append(int(line.strip()))
+            except ValueError:
+                raise InvalidInputError(
+                    f"{path}:{lineno}: {line.strip()!r} is not an integer sample id") from None
+    return ids
+
+
+@probe.command(name="ls")
+@json_option
+@location_options
+def probe_ls(loc: Locations, as_json: bool) -> None:
+    """List probe sets.
+
+    Example: zoo probe ls --json
+    """
+    with open_catalog(loc) as cat:
+        rows = [p.to_dict() for p in cat.list_probe_sets()]
+    if as_json:
+        echo_json(rows)
+    else:
+        print_table(rows, ["id", "name", "dataset_id", "n_samples", "ids_sha256"])
+
+
+@click.group(cls=ZooGroup)
+def activations() -> None:
+    """Recorded activations: import your own, list what is stored."""
+
+
+@activations.command(name="import")
+@click.argument("model_id", type=int)
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--layer", required=True, help="Layer name to store them under.")
+@click.option("--probe", "probe_name", required=True, help="Probe set whose samples the rows are.")
+@click.option("--key", help="Array name inside a .npz/.safetensors holding several.")
+@click.option("--replace", is_flag=True, help="Overwrite activations already stored.")
+@location_options
+def activations_import(loc: Locations, model_id: int, path: str, layer: str, probe_name: str,
+                       key: str | None, replace: bool) -> None:
+    """Import activations [n_probe, ...] from .npy, .npz or .safetensors.
+
+    Example: zoo activations import 12 acts.npy --layer fc1 --probe test-500
+    """
+    from zoo.activations_io import load_array_file
+
+    data = load_array_file(Path(path), key)
+    with open_catalog(loc) as cat:
+        rec = cat.add_activation(model_id, layer, probe_name, data, replace=replace)
+    click.echo(f"stored {layer!r} of model {model_id}: shape {list(rec.shape)} {rec.dtype}")
+
+
+@activations.command(name="ls")
+@click.argument("model_id", type=int, required=False)
+@json_option
+@location_options
+def activations_ls(loc: Locations, model_id: int | None, as_json: bool) -> None:
+    """List stored activations (of one model, or all).
+
+    Example: zoo activations ls 12
+    """
+    with open_catalog(loc) as cat:
+        rows = [a.to_dict() for a in cat.list_activations(model_id)]
+    if as_json:
+        echo_json(rows)
+    else:
+        print_table(rows, ["model_id", "layer", "probe_set_id", "shape", "dtype", "sha256"])
+
+
+def _emit(frame: Any, as_json: bool, title: str) -> None:
+    if as_json:
+        echo_json(frame.to_dict(orient="records"))
+        return
+    rows = frame.assign(value=frame["value"].map(lambda v: f"{v:.4f}")).to_dict(orient="records")
+    print_table(rows, [c for c in frame.columns if c not in ("params", "n")], title=title)
+
+
+@click.command(name="cka")
+@click.argument("model_a", type=int)
+@click.argument("model_b", type=int)
+@click.option("--layers", default="all", show_default=True,
+              help="Layers: names (comma-separated), all, penultimate, logits or first.")
+@click.option("--layers-b", help="Layers of MODEL_B when they differ from --layers.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Save a heatmap PNG here.")
+@query_options
+@json_option
+@location_options
+def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: str | None,
+            out: str | None, query: Any, as_json: bool) -> None:
+    """CKA between the layers of two stored models (cached in the catalog).
+
+    Example: zoo cka 3 7 --layers all --measure linear --estimator unbiased --json
+    """
+    from analysis.queries import cka
+
+    with open_catalog(loc) as cat:
+        frame = cka(cat, model_a, model_b, layers, layers_b, query)
+    _emit(frame, as_json, f"CKA of model {model_a} vs model {model_b}")
+    if out:
+        from analysis.plots import plot_similarity_heatmap
+
+        pivot = frame.pivot(index="layer_a", columns="layer_b", values="value")
+        pivot = pivot.loc[list(dict.fromkeys(frame["layer_a"])),
+                          list(dict.fromkeys(frame["layer_b"]))]
+        plot_similarity_heatmap(pivot.to_numpy(), list(pivot.index), list(pivot.columns),
+                                f"{query.measure} CKA ({query.estimator})", out,
+                                ylabel=f"model {model_a}", xlabel=f"model {model_b}")
+        stderr.print(f"heatmap saved to {out}")
+
+
+@click.command(name="cka-matrix")
+@click.option("--where", "where", help="SQL filter over models (columns of `models`, plus "
+              "`dataset` and `population` names), e.g. \"kind = 'gmn'\".")
+@click.option("--models", help="Comma-separated model ids (instead of --where).")
+@click.option("--layer", default="penultimate", show_default=True,
+              help="Layer of each model (a name, or penultimate/logits/first).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Save a heatmap PNG here.")
+@query_options
+@json_option
+@location_options
+def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer: str,
+                   out: str | None, query: Any, as_json: bool) -> None:
+    """Similarity matrix of one layer across many models, computed in one batched pass.
+
+    Example: zoo cka-matrix --where "kind = 'gmn' AND dataset = 'mnist-5k'"
+    --layer penultimate --out heatmap.png
+    """
+    from analysis.queries import cka_matrix, records_frame
+
+    if (where is None) == (models is None):
+        raise click.UsageError("give exactly one of --where or --models")
+    with open_catalog(loc) as cat:
+        ids = _select_models(loc, where) if where else _parse_ids(str(models))
+        frame = cka_matrix(cat, ids, layer, query)
+        records = records_frame(cat, frame.attrs["records"])
+    if as_json:
+        echo_json(records.to_dict(orient="records"))
+    else:
+        print_table([{"": i, **{c: f"{v:.3f}" for c, v in row.items()}}
+                     for i, row in frame.iterrows()], ["", *frame.columns],
+                    title=f"{query.measure} CKA ({query.estimator}), layer {layer}")
+        stderr.print(f"{len(ids)} models, {frame.attrs['cached']} of {len(records)} "
+                     "values from the cache")
+    if out:
+        from analysis.plots import plot_similarity_heatmap
+
+        plot_similarity_heatmap(frame.to_numpy(), list(frame.index), list(frame.columns),
+                                f"{query.measure} CKA, layer {layer}", out)
+        stderr.print(f"heatmap saved to {out}")
+
+
+def _parse_ids(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give ids like 3,7,9", param_hint="--models") from None
+
+
+def _select_models(loc: Locations, where: str) -> list[int]:
+    from analysis.sql import run_sql
+
+    frame = run_sql(loc.db_url, "SELECT id FROM (SELECT m.*, d.name AS dataset, p.name AS "
+                    "population FROM models m LEFT JOIN datasets d ON d.id = m.dataset_id "
+                    "LEFT JOIN populations p ON p.id = m.population_id) AS models "
+                    f"WHERE {where} ORDER BY id")
+    ids = [int(x) for x in frame["id"]]
+    if not ids:
+        raise InvalidInputError(f"no model matches --where {where!r}")
+    return ids
+
+
+@click.command(name="similar")
+@click.argument("model_id", type=int)
+@click.option("--layer", default="penultimate", show_default=True,
+              help="Layer compared (resolved per model: a name or penultimate/logits/first).")
+@click.option("--top", type=int, default=10, show_default=True, help="How many to show.")
+@click.option("--kind", help="Only candidates of this kind.")
+@query_options
+@json_option
+@location_options
+def similar(loc: Locations, model_id: int, layer: str, top: int, kind: str | None, query: Any,
+            as_json: bool) -> None:
+    """The stored models most similar to this one at a layer.
+
+    Example: zoo similar 12 --layer penultimate --top 10
+    """
+    from analysis.queries import most_similar
+
+    with open_catalog(loc) as cat:
+        frame = most_similar(cat, model_id, layer, top, query, kind)
+    _emit(frame, as_json, f"most similar to model {model_id} ({layer})")
+
+
+def register_commands(group: click.Group) -> None:
+    """Attach the similarity commands to the top-level group."""
+    for command in (probe, activations, cka_cmd, cka_matrix_cmd, similar):
+        group.add_command(command)
