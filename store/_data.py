@@ -15,7 +15,7 @@ from store._base import CatalogBase, is_unique_violation
 from store._db import retry_locked
 from store.arrays import ArrayWriter
 from store.errors import DuplicateError, InvalidInputError
-from store.orm import SqlDataset, SqlModel, SqlPopulation, SqlProbeSet
+from store.orm import SqlDataset, SqlMetric, SqlModel, SqlPopulation, SqlProbeSet
 from store.records import DatasetRecord, PopulationRecord, ProbeSetRecord
 
 __all__ = ["DataMixin", "sample_ids_sha256"]
@@ -115,10 +115,12 @@ class DataMixin(CatalogBase):
     ) -> tuple[PopulationRecord, ArrayWriter]:
         """Create an empty ``[n_inrs, n_params]`` float32 array, then a ``partial`` row.
 
-        Fill the array through the returned writer, calling ``population_progress``
-        after each block, and ``complete_population`` at the end.
+        The array lives at ``populations/<uuid>/params``; callers may keep other
+        per-INR arrays beside it under the same prefix. Fill the array through the
+        returned writer, calling ``population_progress`` after each block, and
+        ``complete_population`` at the end.
         """
-        key = self.arrays.new_key("populations")
+        key = f"{self.arrays.new_key('populations')}/params"
         writer = self.arrays.create(key, (n_inrs, n_params), np.float32, chunk_rows=chunk_rows)
 
         def _insert() -> PopulationRecord:
@@ -134,13 +136,37 @@ class DataMixin(CatalogBase):
         try:
             return retry_locked(_insert), writer
         except IntegrityError as exc:
-            self.arrays.delete(key)
+            self.arrays.delete(key.rsplit("/", 1)[0])
             if is_unique_violation(exc):
                 raise DuplicateError(f"a population named {name!r} already exists") from exc
             raise
         except BaseException:
-            self.arrays.delete(key)
+            self.arrays.delete(key.rsplit("/", 1)[0])
             raise
+
+    def resume_population(self, ref: str | int) -> tuple[PopulationRecord, ArrayWriter]:
+        """A writer over a ``partial`` population's existing array, to continue filling it."""
+        record = self.get_population(ref)
+        if record.status != "partial":
+            raise DuplicateError(f"population {record.name!r} is already complete")
+        return record, ArrayWriter(self.arrays.open(record.array_key, mode="r+"), record.array_key)
+
+    def delete_population(self, ref: str | int) -> PopulationRecord:
+        """Remove a population, its INR models (with their metrics) and its arrays."""
+
+        def _do() -> PopulationRecord:
+            with self._session(write=True) as s:
+                row = self._population_row(s, ref)
+                record = row.to_record()
+                for model in s.scalars(select(SqlModel).where(SqlModel.population_id == row.id)):
+                    s.delete(model)
+                s.flush()
+                s.delete(row)
+                return record
+
+        record = retry_locked(_do)
+        self.arrays.delete("/".join(record.array_key.split("/")[:2]))
+        return record
 
     def population_progress(self, ref: str | int, rows_done: int) -> None:
         """Record that the first ``rows_done`` rows of a partial population are stored."""
@@ -159,12 +185,19 @@ class DataMixin(CatalogBase):
         sha256: str,
         sample_ids: Sequence[int],
         seed: int | None = None,
+        metrics: dict[str, Sequence[float]] | None = None,
     ) -> PopulationRecord:
         """Mark a population complete and register each row as an ``inr`` model.
 
-        Row ``i`` of the array is the INR of sample ``sample_ids[i]``; all rows are
+        Row ``i`` of the array is the INR of sample ``sample_ids[i]``; ``metrics``
+        maps a metric name to one value per row (e.g. ``psnr``). Everything is
         inserted in one transaction with the status change.
         """
+        per_row = {k: [float(v) for v in vals] for k, vals in (metrics or {}).items()}
+        for k, vals in per_row.items():
+            if len(vals) != len(sample_ids):
+                raise InvalidInputError(f"metric {k!r} has {len(vals)} values for "
+                                        f"{len(sample_ids)} INRs")
 
         def _do() -> PopulationRecord:
             with self._session(write=True) as s:
@@ -173,14 +206,17 @@ class DataMixin(CatalogBase):
                     raise InvalidInputError(
                         f"{len(sample_ids)} sample ids for a population of {row.n_inrs} INRs"
                     )
+                if row.status == "complete":
+                    raise DuplicateError(f"population {row.name!r} is already complete")
                 row.status, row.rows_done, row.sha256 = "complete", row.n_inrs, sha256
-                s.add_all(
-                    SqlModel(kind="inr", dataset_id=row.dataset_id, population_id=row.id,
-                             population_row=i, sample_id=int(sid), seed=seed, arch=row.arch,
-                             config={}, status="ready")
-                    for i, sid in enumerate(sample_ids)
-                )
+                models = [SqlModel(kind="inr", dataset_id=row.dataset_id, population_id=row.id,
+                                   population_row=i, sample_id=int(sid), seed=seed,
+                                   arch=row.arch, config={}, status="ready")
+                          for i, sid in enumerate(sample_ids)]
+                s.add_all(models)
                 s.flush()
+                s.add_all(SqlMetric(model_id=m.id, name=k, value=vals[i])
+                          for k, vals in per_row.items() for i, m in enumerate(models))
                 return row.to_record()
 
         return retry_locked(_do)

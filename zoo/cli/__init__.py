@@ -7,6 +7,7 @@ import click
 from zoo.cli._common import ZooGroup
 from zoo.cli.catalog_cmds import register_commands as _catalog
 from zoo.cli.data_cmds import register_commands as _data
+from zoo.cli.inr_cmds import register_commands as _inr
 from zoo.cli.sim_cmds import register_commands as _similarity
 from zoo.cli.sql_cmds import register_commands as _sql
 
@@ -28,6 +29,7 @@ def cli() -> None:
 
 _catalog(cli)
 _data(cli)
+_inr(cli)
 _similarity(cli)
 _sql(cli)
 

@@ -1,0 +1,161 @@
+"""INR commands: inr fit, inr ls, inr show, inr render, inr import."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from zoo.cli._common import (
+    ZooGroup,
+    echo_json,
+    json_option,
+    location_options,
+    make_progress,
+    open_catalog,
+    print_table,
+)
+from zoo.settings import Locations
+
+__all__ = ["register_commands"]
+
+
+@click.group(cls=ZooGroup)
+def inr() -> None:
+    """INR populations: fit SIRENs in bulk, import existing zoos, inspect and render."""
+
+
+@inr.command(name="fit")
+@click.argument("dataset")
+@click.option("--width", type=int, default=32, show_default=True, help="Hidden width.")
+@click.option("--depth", type=int, default=3, show_default=True, help="Number of linear layers.")
+@click.option("--w0", type=float, default=30.0, show_default=True, help="SIREN frequency w0.")
+@click.option("--steps", type=int, default=60, show_default=True, help="Adam steps per INR.")
+@click.option("--lr", type=float, default=1e-2, show_default=True,
+              help="Peak learning rate (cosine decay).")
+@click.option("--batch-size", type=int, default=256, show_default=True,
+              help="INRs fitted together in one vectorised step (also the resume chunk).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Population seed.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]),
+              help="Fit only this split (default: every sample).")
+@click.option("--limit", type=int, help="Fit only the first N selected samples.")
+@click.option("--name", help="Population name (default: DATASET/siren-wW-dD/sSEED).")
+@click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+@location_options
+def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, steps: int,
+            lr: float, batch_size: int, seed: int, split: str | None, limit: int | None,
+            name: str | None, threads: int | None) -> None:
+    """Fit one SIREN per image of a dataset, batched; resumes if interrupted.
+
+    Example: zoo inr fit mnist-5k --width 32 --depth 3 --steps 60 --seed 0
+    """
+    import torch
+
+    from zoo.inr.fit import FitConfig
+    from zoo.inr.population import fit_population
+    from zoo.models.siren import SirenConfig
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        siren = SirenConfig(hidden_width=width, depth=depth, w0=w0, w0_hidden=w0)
+        fit = FitConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    started = time.perf_counter()
+    with open_catalog(loc) as cat, make_progress() as progress:
+        task = progress.add_task("fitting INRs", total=None, status="")
+
+        def report(done: int, total: int, mean_psnr: float) -> None:
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, completed=done, total=total,
+                            status=f"{rate:.0f} INR/s  mean PSNR {mean_psnr:.1f} dB")
+
+        record = fit_population(cat, dataset, siren, fit, name=name, split=split, limit=limit,
+                                progress=report)
+        summary = _psnr_summary(cat, record.id)
+    seconds = time.perf_counter() - started
+    click.echo(f"population {record.name!r} (id {record.id}): {record.n_inrs} INRs, "
+               f"{record.n_params} params each, in {seconds:.0f} s; PSNR mean "
+               f"{summary['mean']:.2f} dB, min {summary['min']:.2f}, median {summary['p50']:.2f}")
+
+
+def _psnr_summary(cat: Any, population_id: int) -> dict[str, float]:
+    record = cat.get_population(population_id)
+    prefix = record.array_key.rsplit("/", 1)[0]
+    psnr = np.asarray(cat.arrays.read(f"{prefix}/fit_metrics"))[:, 1]
+    q = np.percentile(psnr, [5, 50, 95])
+    return {"mean": float(psnr.mean()), "min": float(psnr.min()), "p5": float(q[0]),
+            "p50": float(q[1]), "p95": float(q[2]), "max": float(psnr.max())}
+
+
+@inr.command(name="ls")
+@json_option
+@location_options
+def inr_ls(loc: Locations, as_json: bool) -> None:
+    """List INR populations (complete and partial).
+
+    Example: zoo inr ls --json
+    """
+    with open_catalog(loc) as cat:
+        rows = [p.to_dict() for p in cat.list_populations()]
+    if as_json:
+        echo_json(rows)
+    else:
+        print_table(rows, ["id", "name", "dataset_id", "n_inrs", "n_params", "status",
+                           "rows_done", "created_at"])
+
+
+@inr.command(name="show")
+@click.argument("population")
+@json_option
+@location_options
+def inr_show(loc: Locations, population: str, as_json: bool) -> None:
+    """Architecture, count, PSNR distribution and array URL of a population.
+
+    Example: zoo inr show mnist-5k/siren-w32-d3/s0
+    """
+    with open_catalog(loc) as cat:
+        record = cat.get_population(population)
+        info: dict[str, Any] = record.to_dict()
+        info["array_url"] = f"{cat.arrays.root}/{record.array_key}"
+        info["dataset"] = cat.get_dataset(record.dataset_id).name
+        if record.status == "complete":
+            info["psnr"] = _psnr_summary(cat, record.id)
+    if as_json:
+        echo_json(info)
+        return
+    for key in ("id", "name", "dataset", "status", "n_inrs", "rows_done", "n_params", "arch",
+                "fit_config", "sha256", "array_url", "psnr"):
+        if key in info:
+            value = info[key]
+            if key == "psnr":
+                value = ", ".join(f"{k} {v:.2f}" for k, v in value.items()) + " dB"
+            click.echo(f"{key:>10}: {value}")
+
+
+@inr.command(name="render")
+@click.argument("population")
+@click.option("--index", type=int, default=0, show_default=True, help="Row of the population.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG to write.")
+@location_options
+def inr_render(loc: Locations, population: str, index: int, out: str) -> None:
+    """Reconstruct an image from its INR, saved beside the original as a PNG.
+
+    Example: zoo inr render mnist-5k/siren-w32-d3/s0 --index 17 --out x.png
+    """
+    from zoo.inr.render import render_to_png
+
+    with open_catalog(loc) as cat:
+        psnr = render_to_png(cat, population, index, Path(out))
+    click.echo(f"wrote {out} (INR {index}: PSNR {psnr:.2f} dB)")
+
+
+def register_commands(group: click.Group) -> None:
+    """Attach the INR commands to the top-level group."""
+    group.add_command(inr)
+
+
