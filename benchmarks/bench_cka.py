@@ -7,8 +7,8 @@ same process so the numbers are comparable:
    plain Python loop of ``linear_cka`` over the k(k-1)/2 pairs;
 2. one large pair: ``linear_cka`` time and GEMM-equivalent GFLOP/s against a plain
    ``torch.matmul`` (float64) of comparable size;
-3. peak traced memory of ``minibatch_cka`` streaming over growing n with a fixed batch size,
-   next to full-batch ``linear_cka`` holding all n rows.
+3. peak memory (tracemalloc and resident set) of ``minibatch_cka`` streaming over growing n
+   with a fixed batch size, next to full-batch ``linear_cka`` holding all n rows.
 
 ``--quick`` shrinks every size for a smoke run of a few seconds.
 """
@@ -16,7 +16,11 @@ same process so the numbers are comparable:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import gc
 import os
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -114,24 +118,61 @@ def stream(n: int, batch: int, d: int, seed: int) -> Iterator[tuple[np.ndarray, 
         yield xb, np.tanh(xb @ w) + rng.standard_normal(xb.shape)
 
 
-def traced(fn: Callable[[], float]) -> tuple[float, float, float]:
-    """Return (value, seconds, peak MiB traced by tracemalloc) of ``fn()``."""
+def _rss_bytes() -> int | None:
+    """Resident set size of this process (Linux ``/proc``), or None where unavailable."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None
+
+
+def _release_free_memory() -> None:
+    """Return freed heap pages to the OS (glibc ``malloc_trim``), so RSS tracks live memory."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: RSS may read low
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def measured(fn: Callable[[], float]) -> tuple[float, float, float, float]:
+    """Run ``fn``; return (value, seconds, peak MiB traced, peak RSS growth MiB).
+
+    tracemalloc sees NumPy's allocations but not torch's (the Gram side runs in torch), so
+    the resident set size is also sampled every 2 ms from a thread and its peak above the
+    value before the call reported (NaN where ``/proc`` is unavailable). Freed heap memory
+    is handed back first, so that earlier parts of the benchmark do not hide the growth.
+    """
+    _release_free_memory()
+    base = _rss_bytes()
+    peak = [base or 0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.002):
+            peak[0] = max(peak[0], _rss_bytes() or 0)
+
+    sampler = threading.Thread(target=sample, daemon=True)
     tracemalloc.start()
+    sampler.start()
     start = time.perf_counter()
     try:
         value = fn()
         seconds = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        traced = tracemalloc.get_traced_memory()[1] / 2**20
     finally:
+        stop.set()
+        sampler.join()
         tracemalloc.stop()
-    return value, seconds, peak
+    rss = (max(peak[0], _rss_bytes() or 0) - base) / 2**20 if base else float("nan")
+    return value, seconds, traced, rss
 
 
 def bench_streaming(sizes: Sizes) -> None:
     b, d = sizes.batch, sizes.d_stream
-    print(f"[3] minibatch CKA streaming, batch={b}, d1=d2={d}: peak traced memory (tracemalloc)")
-    print("         n  batches   minibatch: CKA     s   peak MiB |"
-          " full batch: CKA     s   peak MiB")
+    print(f"[3] minibatch CKA streaming, batch={b}, d1=d2={d}: peak memory in MiB "
+          "(traced = tracemalloc, RSS = growth of the resident set)")
+    print("         n  batches |  minibatch: CKA     s  traced    RSS |"
+          " full batch: CKA     s  traced    RSS")
     for n in sizes.stream_ns:
 
         def streamed(n: int = n) -> float:
@@ -141,10 +182,10 @@ def bench_streaming(sizes: Sizes) -> None:
             xs, ys = zip(*stream(n, b, d, seed=n), strict=True)
             return linear_cka(np.concatenate(xs), np.concatenate(ys), "unbiased")
 
-        mb, t_mb, p_mb = traced(streamed)
-        fv, t_full, p_full = traced(full)
-        print(f"    {n:6d}  {-(-n // b):7d}   {mb:14.4f} {t_mb:5.2f} {p_mb:10.1f} |"
-              f" {fv:14.4f} {t_full:5.2f} {p_full:10.1f}")
+        mb, t_mb, tr_mb, rss_mb = measured(streamed)
+        fv, t_fu, tr_fu, rss_fu = measured(full)
+        print(f"    {n:6d}  {-(-n // b):7d} | {mb:15.4f} {t_mb:5.2f} {tr_mb:7.1f} {rss_mb:6.1f} |"
+              f" {fv:15.4f} {t_fu:5.2f} {tr_fu:7.1f} {rss_fu:6.1f}")
 
 
 def main() -> None:

@@ -31,6 +31,40 @@ SimilarityKey = tuple[int, str, int, str, int, str, str, str, str]
 class ActivationsMixin(CatalogBase):
     """Activations of a (model, layer, probe set) in Zarr, and cached similarity values."""
 
+    def begin_activation(
+        self,
+        model_id: int,
+        layer: str,
+        probe: str | int,
+        feature_shape: tuple[int, ...],
+        dtype: npt.DTypeLike = np.float32,
+        chunk_rows: int | None = None,
+        replace: bool = False,
+    ) -> ArrayWriter:
+        """Create the array ``[n_probe, *feature_shape]`` for one layer; nothing registered yet.
+
+        Fill it through the writer, then call ``register_activation`` (or delete
+        ``writer.key`` to abandon it). Until registered it is an orphan to `zoo check`.
+        """
+        self._require_model(model_id)
+        probe_rec = self._probe(probe)
+        if not replace and self.find_activation(model_id, layer, probe_rec.id) is not None:
+            raise DuplicateError(
+                f"model {model_id} already has activations for layer {layer!r} on probe set "
+                f"{probe_rec.name!r}: pass --replace to overwrite"
+            )
+        shape = (probe_rec.n_samples, *feature_shape)
+        return self.arrays.create(self.arrays.new_key("activations"), shape, dtype, chunk_rows,
+                                  attrs={"model_id": model_id, "layer": layer,
+                                         "probe_set": probe_rec.name})
+
+    def register_activation(
+        self, model_id: int, layer: str, probe: str | int, writer: ArrayWriter,
+        replace: bool = False,
+    ) -> ActivationRecord:
+        """Register a completely written array as (model, layer, probe)'s activations."""
+        return self.register_activations(model_id, probe, {layer: writer}, replace)[0]
+
     @contextmanager
     def writing_activation(
         self,
@@ -47,24 +81,13 @@ class ActivationsMixin(CatalogBase):
         Yields a writer for ``[n_probe, *feature_shape]``. The row is committed only
         after every block is written; on error the partial array is deleted.
         """
-        self._require_model(model_id)
-        probe_rec = self._probe(probe)
-        if not replace and self.find_activation(model_id, layer, probe_rec.id) is not None:
-            raise DuplicateError(
-                f"model {model_id} already has activations for layer {layer!r} on probe set "
-                f"{probe_rec.name!r}: pass --replace to overwrite"
-            )
-        shape = (probe_rec.n_samples, *feature_shape)
-        key = self.arrays.new_key("activations")
-        writer = self.arrays.create(key, shape, dtype, chunk_rows,
-                                    attrs={"model_id": model_id, "layer": layer,
-                                           "probe_set": probe_rec.name})
+        writer = self.begin_activation(model_id, layer, probe, feature_shape, dtype, chunk_rows,
+                                       replace)
         try:
             yield writer
-            sha = writer.close()
-            self._register_activation(model_id, layer, probe_rec.id, shape, writer, sha, replace)
+            self.register_activation(model_id, layer, probe, writer, replace)
         except BaseException:
-            self.arrays.delete(key)
+            self.arrays.delete(writer.key)
             raise
 
     def add_activation(
@@ -86,44 +109,54 @@ class ActivationsMixin(CatalogBase):
             rows = w.array.chunks[0]
             for start in range(0, arr.shape[0], rows):
                 w.write(start, arr[start : start + rows])
-        found = self.find_activation(model_id, layer, probe_rec.id)
-        assert found is not None
-        return found
+        return self.get_activation(model_id, layer, probe_rec.id)
 
-    def _register_activation(
-        self, model_id: int, layer: str, probe_id: int, shape: tuple[int, ...],
-        writer: ArrayWriter, sha: str, replace: bool,
-    ) -> None:
+    def register_activations(
+        self, model_id: int, probe: str | int, writers: dict[str, ArrayWriter],
+        replace: bool = False,
+    ) -> list[ActivationRecord]:
+        """Register several completely written layers in ONE transaction (all or none).
+
+        With ``replace``, existing activations of those layers are swapped out and the
+        similarities cached from them dropped; their arrays are deleted afterwards.
+        """
+        probe_id = self._probe(probe).id
+        shas = {layer: w.close() for layer, w in writers.items()}
         old_keys: list[str] = []
 
         def _do() -> None:
+            old_keys.clear()
             with self._session(write=True) as s:
-                old = s.scalar(select(SqlActivation).where(
-                    SqlActivation.model_id == model_id, SqlActivation.layer == layer,
-                    SqlActivation.probe_set_id == probe_id))
-                if old is not None:
-                    if not replace:
-                        raise DuplicateError(f"activations for layer {layer!r} already stored")
-                    old_keys.append(old.array_key)
-                    s.delete(old)
-                    sim = SqlSimilarity
-                    s.execute(delete(sim).where(  # cached values are stale now
-                        sim.probe_set_id == probe_id,
-                        or_((sim.model_a_id == model_id) & (sim.layer_a == layer),
-                            (sim.model_b_id == model_id) & (sim.layer_b == layer))))
-                    s.flush()
-                s.add(SqlActivation(model_id=model_id, layer=layer, probe_set_id=probe_id,
-                                    shape=list(shape), dtype=str(writer.array.dtype),
-                                    array_key=writer.key, sha256=sha))
+                for layer, writer in writers.items():
+                    old = s.scalar(select(SqlActivation).where(
+                        SqlActivation.model_id == model_id, SqlActivation.layer == layer,
+                        SqlActivation.probe_set_id == probe_id))
+                    if old is not None:
+                        if not replace:
+                            raise DuplicateError(
+                                f"activations for layer {layer!r} already stored")
+                        old_keys.append(old.array_key)
+                        s.delete(old)
+                        sim = SqlSimilarity
+                        s.execute(delete(sim).where(  # cached values are stale now
+                            sim.probe_set_id == probe_id,
+                            or_((sim.model_a_id == model_id) & (sim.layer_a == layer),
+                                (sim.model_b_id == model_id) & (sim.layer_b == layer))))
+                        s.flush()
+                    s.add(SqlActivation(model_id=model_id, layer=layer, probe_set_id=probe_id,
+                                        shape=list(writer.array.shape),
+                                        dtype=str(writer.array.dtype), array_key=writer.key,
+                                        sha256=shas[layer]))
 
         try:
             retry_locked(_do)
         except IntegrityError as exc:
             if is_unique_violation(exc):
-                raise DuplicateError(f"activations for layer {layer!r} already stored") from exc
+                raise DuplicateError("activations for these layers are already stored") from exc
             raise
         for key in old_keys:
             self.arrays.delete(key)
+        return [self.get_activation(model_id, layer, probe_id) for layer in writers]
 
     def find_activation(
         self, model_id: int, layer: str, probe: str | int

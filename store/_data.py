@@ -158,6 +158,11 @@ class DataMixin(CatalogBase):
             with self._session(write=True) as s:
                 row = self._population_row(s, ref)
                 record = row.to_record()
+                users = list(s.scalars(select(SqlModel.id).where(
+                    SqlModel.population_id == row.id, SqlModel.kind != "inr")))
+                if users:
+                    raise InvalidInputError(f"models {users[:5]} were trained on population "
+                                            f"{row.name!r}: remove them first")
                 for model in s.scalars(select(SqlModel).where(SqlModel.population_id == row.id)):
                     s.delete(model)
                 s.flush()
@@ -242,7 +247,8 @@ class DataMixin(CatalogBase):
         """``[n_inrs]`` sample ids of a complete population's rows, in row order."""
         with self._session() as s:
             pop = self._population_row(s, ref)
-            q = (select(SqlModel.sample_id).where(SqlModel.population_id == pop.id)
+            q = (select(SqlModel.sample_id)
+                 .where(SqlModel.population_id == pop.id, SqlModel.kind == "inr")
                  .order_by(SqlModel.population_row))
             return np.asarray(list(s.scalars(q)), dtype=np.int64)
 

@@ -134,8 +134,9 @@ class ModelsMixin(CatalogBase):
                 q = q.where(SqlModel.kind != "inr")
             if dataset is not None:
                 q = q.where(SqlModel.dataset_id == self._dataset_row(s, dataset).id)
-            if population is not None:
-                q = q.where(SqlModel.population_id == self._population_row(s, population).id)
+            if population is not None:  # the INRs of a population
+                q = q.where(SqlModel.population_id == self._population_row(s, population).id,
+                            SqlModel.kind == "inr")
             if tag is not None:
                 q = q.where(SqlModel.tags.any(SqlTag.tag == tag))
             if ids is not None:

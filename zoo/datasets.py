@@ -24,11 +24,19 @@ VAL_FRACTION = 1 / 12  # of the standard training set: 5,000 of MNIST's 60,000
 
 
 def add_bundled_dataset(catalog: Catalog, name: str, seed: int = 0) -> DatasetRecord:
-    """Register a bundled dataset (``mnist-5k``, ``digits``) with a 70/10/20 stratified split."""
+    """Register a bundled dataset (``mnist-5k``, ``digits``) with a 70/10/20 stratified split.
+
+    The packaged arrays are sorted by class; they are stored in a fixed shuffled
+    order (permutation seed 0, whatever ``seed``), so sample ids — and any "first N"
+    selection — mix the classes. ``seed`` seeds only the split.
+    """
     data = load_bundled(name)
-    splits = stratified_split(data.labels, seed=seed)
-    return catalog.add_dataset(name, source=data.source, images=data.images, labels=data.labels,
-                               splits=splits, num_classes=data.num_classes)
+    order = np.random.default_rng(0).permutation(len(data.labels))
+    images, labels = data.images[order], data.labels[order]
+    splits = stratified_split(labels, seed=seed)
+    return catalog.add_dataset(name, source=f"{data.source}, shuffled with seed 0",
+                               images=images, labels=labels, splits=splits,
+                               num_classes=data.num_classes)
 
 
 def import_dataset(catalog: Catalog, fmt: str, directory: str | Path, name: str,

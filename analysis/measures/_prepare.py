@@ -158,6 +158,16 @@ def squared_distances(x: F64) -> F64:
     return d2
 
 
+def column_offsets(reps: Sequence[F64]) -> NDArray[np.intp]:
+    """Start column of each representation in their concatenation, plus the total width."""
+    return np.concatenate([[0], np.cumsum([r.shape[1] for r in reps])]).astype(np.intp)
+
+
+def row_sq_norms(reps: Sequence[F64]) -> F64:
+    """``(n, k)`` matrix of squared row norms :math:`\\|x_l\\|^2`, one column per rep."""
+    return np.stack([np.einsum("ij,ij->i", r, r) for r in reps], axis=1)
+
+
 def check_estimator(estimator: str) -> bool:
     """Return ``True`` for ``"unbiased"``, ``False`` for ``"biased"``; reject anything else."""
     if estimator not in ("biased", "unbiased"):

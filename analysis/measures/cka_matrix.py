@@ -19,27 +19,33 @@ matrices below. For centred representations :math:`X_1, \dots, X_k` they evaluat
 With ``method="auto"`` the side with fewer multiply-adds is used, so the feature side when
 :math:`D^2 \le n (D + k^2/2)`, roughly :math:`D \le n` (for the rectangular
 :func:`linear_cka_cross`, :math:`n D_a D_b` plus the self terms against
-:math:`n^2 (D_a + D_b + k_a k_b + k_a + k_b) / 2`). Both sides stream over blocks of
-rows or columns so that temporaries stay near ``_BLOCK_ELEMENTS`` float64 values
-(:math:`Z^\top Z` and the Gram matrices are never materialised whole). NumPy's BLAS is used
-rather than torch: on CPU it is at least as fast in float64 and it recognises ``A @ A.T``
-as a symmetric rank-k update (half the work).
+:math:`n^2 (D_a + D_b + k_a k_b + k_a + k_b) / 2`). Both sides make one stacked copy of
+the inputs and then stream over blocks of rows or columns, so that the other temporaries stay
+near ``_BLOCK_ELEMENTS`` float64 values (:math:`Z^\top Z` and the Gram matrices are never
+materialised whole). The feature side
+uses NumPy, whose BLAS turns ``Z.T @ Z`` into a symmetric rank-k update (half the work); the
+Gram side uses torch (CPU, float64) when large, where ``bmm`` forms the Gram rows of all
+representations of one width in one call, and NumPy when small. Everything is float64.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike
 
 from analysis.measures._prepare import (
     F64,
     Estimator,
     check_estimator,
+    column_offsets,
     normalise,
     prepare_reps,
+    row_sq_norms,
 )
 
 __all__ = ["linear_cka_cross", "linear_cka_matrix"]
@@ -48,11 +54,9 @@ Method: TypeAlias = Literal["auto", "features", "gram"]
 
 #: Target size (float64 elements, 32 MiB) of the temporaries of one block.
 _BLOCK_ELEMENTS = 1 << 22
+#: Gram-side multiply-adds from which the work runs in torch rather than NumPy.
+_TORCH_MIN_MACS = 1 << 27
 _SQRT2 = float(np.sqrt(2.0))
-
-
-def _offsets(reps: Sequence[F64]) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum([r.shape[1] for r in reps])]).astype(np.intp)
 
 
 def _use_features(method: Method, feature_cost: float, gram_cost: float) -> bool:
@@ -72,10 +76,6 @@ def _unbiased_scale(m: F64, qa: F64, qb: F64, n: int) -> F64:
     sa, sb = qa.sum(axis=0), qb.sum(axis=0)
     bracket = m - n / (n - 2) * qq + np.outer(sa, sb) / ((n - 1) * (n - 2))
     return bracket / (n * (n - 3))
-
-
-def _row_norms(reps: Sequence[F64]) -> F64:
-    return np.stack([np.einsum("ij,ij->i", r, r) for r in reps], axis=1)
 
 
 def _features_block_sums(za: F64, oa: np.ndarray, zb: F64, ob: np.ndarray, sym: bool) -> F64:
@@ -106,71 +106,103 @@ def _features_block_sums(za: F64, oa: np.ndarray, zb: F64, ob: np.ndarray, sym: 
     return np.triu(m) + np.triu(m, 1).T if sym else m
 
 
-def _gram_rows(reps: Sequence[F64], q: F64 | None, s: int, e: int, out: F64) -> None:
-    """Write rows ``s:e`` (columns ``s:``) of each centred Gram matrix into ``out``.
+class _GramRows:
+    """Centred reps stacked by width as ``(g, n, d)`` arrays, yielding Gram row blocks.
 
-    With ``q`` given the rows are U-centred (:func:`~analysis.measures._prepare.u_center_gram`
-    specialised to centred inputs). Columns right of the diagonal block are scaled by
-    :math:`\\sqrt 2`, so that inner products of these upper-triangle strips add up to the
-    full Frobenius inner product of the symmetric matrices.
+    :meth:`block` writes rows ``s:e`` (columns ``s:``) of every (U-)centred Gram matrix, one
+    batched product per width. Columns right of the diagonal block are scaled by
+    :math:`\\sqrt 2`, so that inner products of these upper-triangle strips add up to the full
+    Frobenius inner product of the symmetric matrices. U-centring (``u_center_gram`` for
+    centred inputs, where :math:`\\tilde K 1 = -q`) is
+    :math:`U_{ij} = K_{ij} + (q_i + q_j) / (n-2) - \\sum_l q_l / ((n-1)(n-2))`, zero diagonal.
+    With ``use_torch`` the arrays are torch views of the same memory and every operation
+    runs in torch; the code uses only operations NumPy and torch spell alike.
     """
-    n = reps[0].shape[0]
-    r = e - s
-    diag = (np.arange(r), np.arange(r))
-    for i, x in enumerate(reps):
-        blk = out[i].reshape(r, n - s)
-        np.matmul(x[s:e], x[s:].T, out=blk)
+
+    def __init__(self, reps: Sequence[F64], unbiased: bool, use_torch: bool) -> None:
+        widths = [r.shape[1] for r in reps]
+        self.order = sorted(range(len(reps)), key=widths.__getitem__)
+        wrap = torch.from_numpy if use_torch else np.asarray
+        self.groups: list[Any] = []
+        for _, members in itertools.groupby(self.order, key=widths.__getitem__):
+            idx = list(members)
+            stacked = reps[idx[0]][None] if len(idx) == 1 else np.stack([reps[i] for i in idx])
+            self.groups.append(wrap(stacked))
+        self.n = reps[0].shape[0]
+        self.q: Any = None  # (k, n) squared row norms, for U-centring
+        if unbiased:
+            self.q = wrap(row_sq_norms([reps[i] for i in self.order]).T.copy())
+        self.matmul: Any = torch.bmm if use_torch else np.matmul
+
+    def block(self, s: int, e: int, out: Any) -> Any:
+        n, r = self.n, e - s
+        blk = out.reshape(-1, r, n - s)
+        pos = 0
+        for t in self.groups:
+            self.matmul(t[:, s:e], t[:, s:].swapaxes(1, 2), out=blk[pos:pos + t.shape[0]])
+            pos += t.shape[0]
+        q = self.q
         if q is not None:
-            qi = q[:, i]
-            blk += (qi[s:e, None] + qi[None, s:]) / (n - 2)
-            blk -= qi.sum() / ((n - 1) * (n - 2))
-            blk[diag] = 0.0
-        blk[:, r:] *= _SQRT2
+            blk += (q[:, s:e, None] + q[:, None, s:]) / (n - 2)
+            blk -= (q.sum(axis=1) / ((n - 1) * (n - 2)))[:, None, None]
+            blk[:, list(range(r)), list(range(r))] = 0.0
+        blk[:, :, r:] *= _SQRT2
+        return out
+
+    def unpermute(self, m: F64, axis: int) -> F64:
+        return np.take(m, np.argsort(self.order), axis=axis)
 
 
 def _gram_inner(a: Sequence[F64], b: Sequence[F64] | None, unbiased: bool) -> tuple[F64, ...]:
     """Frobenius inner products of the centred Gram matrices, streamed over row blocks.
 
+    Large problems run in torch (MKL: one multi-threaded call per width and block), small
+    ones in NumPy (OpenBLAS keeps small products single-threaded, where MKL's threads cost
+    milliseconds per call on a busy CPU); the two are never mixed within one computation,
+    as two BLAS thread pools spinning side by side slow each other down.
+
     Returns ``(S,)`` with ``S`` (ka, ka) when ``b`` is None, else ``(S_ab, diag_a, diag_b)``.
     """
     n = a[0].shape[0]
     ka, kb = len(a), 0 if b is None else len(b)
-    qa = _row_norms(a) if unbiased else None
-    qb = _row_norms(b) if unbiased and b is not None else None
+    width = sum(x.shape[1] for x in (*a, *(b or ())))
+    use_torch = n * n * width / 2 >= _TORCH_MIN_MACS
+    wrap: Any = torch.from_numpy if use_torch else np.asarray
+    ga = _GramRows(a, unbiased, use_torch)
+    gb = None if b is None else _GramRows(b, unbiased, use_torch)
     rows = max(1, min(n, _BLOCK_ELEMENTS // ((ka + kb) * n)))
-    s_ab = np.zeros((ka, ka if b is None else kb))
-    na, nb = np.zeros(ka), np.zeros(kb)
-    buf_a, buf_b = np.empty(ka * rows * n), np.empty(kb * rows * n)
+    s_ab, na, nb = np.zeros((ka, kb if kb else ka)), np.zeros(ka), np.zeros(kb)
+    t_ab, t_na, t_nb = wrap(s_ab), wrap(na), wrap(nb)  # accumulate in place, either library
+    buf_a, buf_b = wrap(np.empty(ka * rows * n)), wrap(np.empty(kb * rows * n))
     for s in range(0, n, rows):
         e = min(n, s + rows)
         size = (e - s) * (n - s)
-        blk_a = buf_a[: ka * size].reshape(ka, size)
-        _gram_rows(a, qa, s, e, blk_a)
-        if b is None:
-            s_ab += blk_a @ blk_a.T
+        blk_a = ga.block(s, e, buf_a[: ka * size].reshape(ka, size))
+        if gb is None:
+            t_ab += blk_a @ blk_a.T  # NumPy's BLAS makes this a symmetric rank-k update
             continue
-        blk_b = buf_b[: kb * size].reshape(kb, size)
-        _gram_rows(b, qb, s, e, blk_b)
-        s_ab += blk_a @ blk_b.T
-        na += np.einsum("ij,ij->i", blk_a, blk_a)
-        nb += np.einsum("ij,ij->i", blk_b, blk_b)
+        blk_b = gb.block(s, e, buf_b[: kb * size].reshape(kb, size))
+        t_ab += blk_a @ blk_b.T
+        t_na += (blk_a * blk_a).sum(axis=1)
+        t_nb += (blk_b * blk_b).sum(axis=1)
     scale = n * (n - 3) if unbiased else (n - 1) ** 2
-    if b is None:
-        return (s_ab / scale,)
-    return s_ab / scale, na / scale, nb / scale
+    s_ab = ga.unpermute(s_ab, 0) / scale
+    if gb is None:
+        return (ga.unpermute(s_ab, 1),)
+    return gb.unpermute(s_ab, 1), ga.unpermute(na, 0) / scale, gb.unpermute(nb, 0) / scale
 
 
 def hsic_matrix(reps: Sequence[F64], unbiased: bool, method: Method = "auto") -> F64:
     """``(k, k)`` HSIC (biased or unbiased) of the linear kernels of centred ``reps``."""
     n, k = reps[0].shape[0], len(reps)
-    offs = _offsets(reps)
+    offs = column_offsets(reps)
     d = float(offs[-1])
     if not _use_features(method, n * d * d / 2, n * n * (d + k * k / 2) / 2):
         return _gram_inner(reps, None, unbiased)[0]
     z = reps[0] if len(reps) == 1 else np.concatenate(reps, axis=1)
     m = _features_block_sums(z, offs, z, offs, sym=True)
     if unbiased:
-        q = _row_norms(reps)
+        q = row_sq_norms(reps)
         return _unbiased_scale(m, q, q, n)
     return m / (n - 1) ** 2
 
@@ -179,7 +211,7 @@ def hsic_cross(a: Sequence[F64], b: Sequence[F64], unbiased: bool,
                method: Method = "auto") -> tuple[F64, F64, F64]:
     """``(ka, kb)`` HSIC between two lists of centred reps, plus each rep's self-HSIC."""
     n, ka, kb = a[0].shape[0], len(a), len(b)
-    oa, ob = _offsets(a), _offsets(b)
+    oa, ob = column_offsets(a), column_offsets(b)
     da, db = float(oa[-1]), float(ob[-1])
     self_cost = sum(n * min(x.shape[1], n) ** 2 / 2 for x in (*a, *b))
     gram_cost = n * n * (da + db + ka * kb + ka + kb) / 2
@@ -189,7 +221,7 @@ def hsic_cross(a: Sequence[F64], b: Sequence[F64], unbiased: bool,
     za = a[0] if len(a) == 1 else np.concatenate(a, axis=1)
     zb = b[0] if len(b) == 1 else np.concatenate(b, axis=1)
     m = _features_block_sums(za, oa, zb, ob, sym=False)
-    m = _unbiased_scale(m, _row_norms(a), _row_norms(b), n) if unbiased else m / (n - 1) ** 2
+    m = _unbiased_scale(m, row_sq_norms(a), row_sq_norms(b), n) if unbiased else m / (n - 1) ** 2
     na = np.array([hsic_matrix([x], unbiased)[0, 0] for x in a])
     nb = np.array([hsic_matrix([y], unbiased)[0, 0] for y in b])
     return m, na, nb

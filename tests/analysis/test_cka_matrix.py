@@ -38,7 +38,7 @@ def pairwise(reps_a: list[np.ndarray], reps_b: list[np.ndarray], estimator: Est)
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize(("n", "dims"), [(60, [3, 7, 1, 12]), (9, [30, 2, 45, 9, 9]),
-                                         (20, [20])])
+                                         (20, [20]), (15, [4, 7, 4, 7, 4])])
 def test_matrix_equals_pairwise_loop(estimator: Est, method: Meth, n: int,
                                      dims: list[int]) -> None:
     reps = make_reps(n, n, dims)
@@ -51,7 +51,7 @@ def test_matrix_equals_pairwise_loop(estimator: Est, method: Meth, n: int,
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize("method", METHODS)
 def test_cross_equals_pairwise_loop(estimator: Est, method: Meth) -> None:
-    reps = make_reps(1, 30, [5, 40, 2, 8, 31])
+    reps = make_reps(1, 30, [5, 40, 5, 8, 40])  # repeated widths share a batched product
     a, b = reps[:2], reps[1:]
     got = linear_cka_cross(a, b, estimator, method=method)
     assert got.shape == (2, 4)
@@ -63,11 +63,13 @@ def test_cross_equals_pairwise_loop(estimator: Est, method: Meth) -> None:
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize("method", ["features", "gram"])
 @pytest.mark.parametrize("budget", [1, 50, 700])
+@pytest.mark.parametrize("torch_from", [0, 2**62], ids=["torch-bmm", "numpy-matmul"])
 def test_blocking_does_not_change_results(monkeypatch: pytest.MonkeyPatch, estimator: Est,
-                                          method: Meth, budget: int) -> None:
-    reps = make_reps(2, 17, [3, 5, 2, 6, 4])
+                                          method: Meth, budget: int, torch_from: int) -> None:
+    reps = make_reps(2, 17, [3, 5, 3, 6, 5, 3])  # widths 3 and 5 form batched groups
     expected = pairwise(reps, reps, estimator)
     monkeypatch.setattr(cka_matrix_module, "_BLOCK_ELEMENTS", budget)
+    monkeypatch.setattr(cka_matrix_module, "_TORCH_MIN_MACS", torch_from)
     got = linear_cka_matrix(reps, estimator, method=method)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
     cross = linear_cka_cross(reps[3:], reps, estimator, method=method)

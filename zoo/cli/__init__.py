@@ -10,6 +10,7 @@ from zoo.cli.data_cmds import register_commands as _data
 from zoo.cli.inr_cmds import register_commands as _inr
 from zoo.cli.sim_cmds import register_commands as _similarity
 from zoo.cli.sql_cmds import register_commands as _sql
+from zoo.cli.train_cmds import register_commands as _train
 
 __all__ = ["cli", "main"]
 
@@ -32,6 +33,7 @@ _data(cli)
 _inr(cli)
 _similarity(cli)
 _sql(cli)
+_train(cli)
 
 
 def main() -> None:

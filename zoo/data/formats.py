@@ -16,6 +16,7 @@ import gzip
 import io
 import pickle
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,8 @@ def read_cifar10_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return images, label_arr
 
 
-def write_cifar10_batch(path: str | Path, images: np.ndarray, labels: np.ndarray,
+def write_cifar10_batch(path: str | Path, images: np.ndarray,
+                        labels: np.ndarray | Sequence[int],
                         batch_label: str = "test batch") -> None:
     """Write a CIFAR-10 python batch (used by tests): images ``uint8 [n, 32, 32, 3]``."""
     imgs = np.asarray(images)

@@ -58,7 +58,7 @@ def stratified_split(labels: np.ndarray | Sequence[int],
     for c, size in enumerate(class_sizes):
         members = np.flatnonzero(inverse == c)
         position[rng.permutation(members)] = (np.arange(size) + 0.5) / size
-    order = np.lexsort((rng.random(n), position))
+    order = np.lexsort((rng.permutation(n), position))
     out = np.empty(n, dtype="<U5")
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     for name, lo, hi in zip(SPLIT_NAMES, bounds[:-1], bounds[1:], strict=True):

@@ -1,0 +1,133 @@
+"""Training, evaluating and recording real models from the catalog (digits + their INRs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from store import Catalog, DuplicateError
+from zoo.datasets import add_bundled_dataset
+from zoo.graphs import flat_from_mlp_params, mlp_params_from_flat, permute_hidden
+from zoo.inr.fit import FitConfig
+from zoo.inr.population import fit_population
+from zoo.kinds import load_inputs, load_model
+from zoo.models.siren import SirenConfig
+from zoo.train import TrainConfig
+from zoo.training import evaluate_model, record_model, train_model
+
+FAST = TrainConfig(epochs=2, batch_size=32, lr=3e-3, init_seed=0, data_seed=0)
+
+
+@pytest.fixture(scope="module")
+def cat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
+    """Real 8x8 digits and a population of 150 INRs fitted to them."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("training")
+    catalog = Catalog.create(f"sqlite:///{root / 'c.db'}", str(root / "arrays"))
+    add_bundled_dataset(catalog, "digits")
+    fit_population(catalog, "digits", SirenConfig(hidden_width=16), FitConfig(steps=25,
+                   batch_size=75), name="inrs", limit=150)
+    catalog.create_probe_set("probe", catalog.population_sample_ids("inrs")[:40].tolist(),
+                             dataset="digits")
+    yield catalog
+    catalog.close()
+
+
+@pytest.mark.parametrize(("kind", "source"), [("gmn", {"population": "inrs"}),
+                                              ("mlp-weights", {"population": "inrs"}),
+                                              ("mlp", {"dataset": "digits"}),
+                                              ("cnn", {"dataset": "digits"})])
+def test_train_register_record(cat: Catalog, kind: str, source: dict[str, str]) -> None:
+    record = train_model(cat, kind, FAST, progress=False, tags=["t"], **source)
+    assert record.kind == kind and record.seed == 0 and record.tags == ("t",)
+    assert record.config["train"]["init_seed"] == 0 and record.sha256
+    assert record.config.get("population", record.config.get("dataset")) in ("inrs", "digits")
+    names = [m.name for m in cat.get_metrics(record.id)]
+    assert names.count("val_acc") == 2 and "test_acc" in names
+    with pytest.raises(DuplicateError):  # same seeds on CPU: bit-identical weights
+        train_model(cat, kind, FAST, progress=False, **source)
+    other = train_model(cat, kind, TrainConfig(epochs=2, batch_size=32, lr=3e-3, init_seed=1),
+                        progress=False, **source)
+    assert other.sha256 != record.sha256
+
+    summary = evaluate_model(cat, record.id, "test")
+    assert summary.confusion.sum() == summary.n and 0 <= summary.accuracy <= 1
+    stored = next(m.value for m in cat.get_metrics(record.id) if m.name == "test_acc")
+    assert summary.accuracy == pytest.approx(stored)
+
+    layers = record_model(cat, record.id, "probe", progress=False)
+    names = [r.layer for r in layers]
+    assert names[-2:] == ["logits", "predictions"] and len(names) >= 3
+    _check_against_direct_forward(cat, record.id, {r.layer: cat.arrays.read(r.array_key)
+                                                   for r in layers})
+
+
+def _check_against_direct_forward(cat: Catalog, model_id: int, stored: dict[str, np.ndarray]
+                                  ) -> None:
+    """The stored arrays equal a forward pass with our own hooks on the whole probe set."""
+    record, model = load_model(cat, model_id)
+    inputs = load_inputs(cat, record.kind, record.population_id or record.dataset_id or 0,
+                         sample_ids=cat.probe_sample_ids("probe"),
+                         weight_norm=record.arch.get("weight_norm"))
+    batch = (inputs.collate(list(inputs.dataset)) if inputs.collate
+             else inputs.dataset.tensors[0])
+    seen: dict[str, torch.Tensor] = {}
+    modules = dict(model.named_modules())
+    hooks = [modules[name].register_forward_hook(
+        lambda _m, _i, out, name=name: seen.__setitem__(name, out))
+        for name in stored if name in modules]
+    with torch.no_grad():
+        logits = model(batch)
+    for h in hooks:
+        h.remove()
+    np.testing.assert_allclose(stored["logits"], logits.numpy(), rtol=1e-5, atol=1e-5)
+    assert np.array_equal(stored["predictions"], logits.argmax(1).numpy())
+    for name, out in seen.items():
+        direct = out.mean(dim=(2, 3)) if out.dim() == 4 else out.flatten(1)
+        np.testing.assert_allclose(stored[name], direct.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_gmn_invariant_to_hidden_permutations_of_real_inrs(cat: Catalog) -> None:
+    record = train_model(cat, "gmn", TrainConfig(epochs=1, batch_size=32, init_seed=7),
+                         progress=False, population="inrs")
+    _, model = load_model(cat, record.id)
+    inputs = load_inputs(cat, "gmn", "inrs", split="test",
+                         weight_norm=record.arch["weight_norm"])
+    assert inputs.collate is not None
+    params = inputs.dataset.tensors[0][:16].double()
+    sizes = record.arch["spec"]
+    weights, biases = mlp_params_from_flat(params, sizes)
+    gen = torch.Generator().manual_seed(0)
+    permuted = []
+    for i in range(params.shape[0]):
+        perms = [torch.randperm(d, generator=gen) for d in sizes[1:-1]]
+        w, b = permute_hidden([x[i] for x in weights], [x[i] for x in biases], perms)
+        permuted.append(flat_from_mlp_params(w, b))
+    flat_perm = torch.stack(permuted)
+    assert not torch.allclose(flat_perm, params)  # the weights really moved
+    labels = inputs.dataset.tensors[1][:16]
+    model = model.double()
+    with torch.no_grad():
+        a = model(inputs.collate(list(zip(params, labels, strict=True))))
+        b = model(inputs.collate(list(zip(flat_perm, labels, strict=True))))
+    torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_wrong_sources_are_clear_errors(cat: Catalog) -> None:
+    from store import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="--population"):
+        train_model(cat, "gmn", FAST, dataset="digits", progress=False)
+    with pytest.raises(InvalidInputError, match="--dataset"):
+        train_model(cat, "cnn", FAST, population="inrs", progress=False)
+
+
+def test_model_kinds_are_modules() -> None:
+    from zoo.kinds import build_model, default_arch
+
+    arch = default_arch("cnn", num_classes=10, sample_shape=(8, 8))
+    assert isinstance(build_model("cnn", arch), nn.Module)

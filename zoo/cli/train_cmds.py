@@ -1,0 +1,130 @@
+"""Model commands: train, eval, record."""
+
+from __future__ import annotations
+
+import click
+
+from zoo.cli._common import echo_json, json_option, location_options, open_catalog, print_table
+from zoo.settings import Locations
+
+__all__ = ["register_commands"]
+
+
+@click.command(name="train")
+@click.argument("kind", type=click.Choice(["gmn", "mlp-weights", "mlp", "cnn"]))
+@click.option("--population", help="INR population to train on (gmn, mlp-weights).")
+@click.option("--dataset", help="Dataset whose images to train on (mlp, cnn).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Initialisation seed (also the data-order seed unless --data-seed).")
+@click.option("--data-seed", type=int, help="Seed of the data order and dropout.")
+@click.option("--epochs", type=int, default=20, show_default=True, help="Maximum epochs.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
+@click.option("--weight-decay", type=float, default=0.0, show_default=True)
+@click.option("--patience", type=int, help="Stop after this many epochs without a better val acc.")
+@click.option("--hidden", type=int, help="Hidden width (kind-specific default).")
+@click.option("--layers", type=int, help="Message-passing / hidden / conv layers.")
+@click.option("--tag", "tags", multiple=True, help="Tag the trained model (repeatable).")
+@click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+@json_option
+@location_options
+def train(loc: Locations, kind: str, population: str | None, dataset: str | None, seed: int,
+          data_seed: int | None, epochs: int, batch_size: int, lr: float, weight_decay: float,
+          patience: int | None, hidden: int | None, layers: int | None, tags: tuple[str, ...],
+          threads: int | None, as_json: bool) -> None:
+    """Train a GMN or a baseline with a seed; register it with checkpoint, metrics, lineage.
+
+    The best validation epoch is kept; test accuracy of those weights is stored.
+
+    Example: zoo train gmn --population mnist-5k/siren-w32-d3/s0 --seed 0 --epochs 20
+    """
+    import torch
+
+    from zoo.train import TrainConfig
+    from zoo.training import train_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
+                             weight_decay=weight_decay, init_seed=seed,
+                             data_seed=seed if data_seed is None else data_seed,
+                             patience=patience)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    with open_catalog(loc) as cat:
+        record = train_model(cat, kind, config, population=population, dataset=dataset,
+                             hidden=hidden, layers=layers, tags=tags)
+        metrics = {m.name: m.value for m in cat.get_metrics(record.id) if m.step is None
+                   or m.name == "best_val_acc"}
+    if as_json:
+        echo_json({**record.to_dict(), "metrics": metrics})
+        return
+    click.echo(f"model {record.id} ({kind}, seed {seed}): best val acc "
+               f"{metrics['best_val_acc']:.4f} at epoch {record.config['best_epoch']}, "
+               f"test acc {metrics.get('test_acc', float('nan')):.4f}, "
+               f"{metrics['train_seconds']:.0f} s")
+
+
+@click.command(name="eval")
+@click.argument("model_id", type=int)
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
+              show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@json_option
+@location_options
+def eval_cmd(loc: Locations, model_id: int, split: str, batch_size: int, as_json: bool) -> None:
+    """Accuracy and confusion matrix of a stored model on a split (stored as metrics).
+
+    Example: zoo eval 12 --split test
+    """
+    from zoo.training import evaluate_model
+
+    with open_catalog(loc) as cat:
+        summary = evaluate_model(cat, model_id, split, batch_size)
+    if as_json:
+        echo_json({"model_id": model_id, "split": split, "n": summary.n,
+                   "accuracy": summary.accuracy, "loss": summary.loss,
+                   "confusion": summary.confusion.tolist()})
+        return
+    click.echo(f"model {model_id} on {split} ({summary.n} samples): accuracy "
+               f"{summary.accuracy:.4f}, loss {summary.loss:.4f}")
+    k = summary.confusion.shape[0]
+    rows = [{"true": str(i), **{str(j): int(summary.confusion[i, j]) for j in range(k)}}
+            for i in range(k)]
+    print_table(rows, ["true", *map(str, range(k))], title="confusion (rows: true class)")
+
+
+@click.command(name="record")
+@click.argument("model_id", type=int)
+@click.option("--probe", required=True, help="Probe set to run the model on.")
+@click.option("--layers", default="all", show_default=True,
+              help="all, or comma-separated module names (see `zoo show`).")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--replace", is_flag=True, help="Overwrite activations already recorded.")
+@location_options
+def record(loc: Locations, model_id: int, probe: str, layers: str, batch_size: int,
+           replace: bool) -> None:
+    """Record every layer's activations on a probe set into the store (streamed to Zarr).
+
+    Example: zoo record 12 --probe test-500 --layers all
+    """
+    from zoo.training import record_model
+
+    names = None if layers == "all" else [x.strip() for x in layers.split(",") if x.strip()]
+    with open_catalog(loc) as cat:
+        try:
+            records = record_model(cat, model_id, probe, names, batch_size=batch_size,
+                                   replace=replace)
+        except ValueError as exc:  # e.g. unknown layer names, from the recorder
+            raise click.ClickException(str(exc).splitlines()[0]) from exc
+    print_table([{"layer": r.layer, "shape": list(r.shape), "dtype": r.dtype,
+                  "sha256": r.sha256[:12]} for r in records], ["layer", "shape", "dtype",
+                                                                "sha256"],
+                title=f"model {model_id} on probe set {probe!r}")
+
+
+def register_commands(group: click.Group) -> None:
+    """Attach the model commands to the top-level group."""
+    for command in (train, eval_cmd, record):
+        group.add_command(command)

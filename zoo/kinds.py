@@ -1,0 +1,210 @@
+"""The four trainable model kinds: how each is built and what it reads.
+
+==============  ==========================  ======================================
+kind            input                       model
+==============  ==========================  ======================================
+``gmn``         INR weights as neural       :class:`~zoo.models.gmn.GraphMetanetwork`
+                graphs (a population)
+``mlp-weights`` flattened INR weights       :class:`~zoo.models.mlp.MLPClassifier`
+``mlp``         image pixels (a dataset)    :class:`~zoo.models.mlp.MLPClassifier`
+``cnn``         images ``[1, H, W]``        :class:`~zoo.models.cnn.SmallCNN`
+==============  ==========================  ======================================
+
+A model's ``arch`` dict (stored in the catalog) rebuilds it exactly, so stored
+checkpoints can be loaded, evaluated and recorded later. Inputs are addressed
+by sample id, so the INR of image *i* and image *i* line up across modalities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from store import Catalog, InvalidInputError, ModelRecord
+from zoo.graphs import NeuralGraphSpec, batch_population
+from zoo.models.cnn import SmallCNN
+from zoo.models.gmn import GMNConfig, GraphMetanetwork
+from zoo.models.mlp import MLPClassifier
+from zoo.models.siren import SirenConfig
+
+__all__ = [
+    "KINDS",
+    "Inputs",
+    "build_model",
+    "default_arch",
+    "load_inputs",
+    "load_model",
+    "normalise_weights",
+    "weight_stats",
+]
+
+KINDS = ("gmn", "mlp-weights", "mlp", "cnn")
+WEIGHT_KINDS = ("gmn", "mlp-weights")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Samples for a model kind: ``dataset[i] = (x_i, label_i)``, plus a collate if needed.
+
+    ``sample_ids[i]`` is the dataset sample id of row ``i``.
+    """
+
+    dataset: TensorDataset
+    collate: Callable[[list[Any]], Any] | None
+    sample_ids: np.ndarray
+
+
+def _siren_spec(arch: dict[str, Any]) -> NeuralGraphSpec:
+    siren = SirenConfig(**arch)
+    shapes = siren.layer_shapes()
+    return NeuralGraphSpec(tuple([shapes[0][1], *(out for out, _ in shapes)]))
+
+
+def default_arch(kind: str, *, num_classes: int, population_arch: dict[str, Any] | None = None,
+                 sample_shape: Sequence[int] = (), hidden: int | None = None,
+                 layers: int | None = None) -> dict[str, Any]:
+    """The default architecture dict of a kind, sized to its input."""
+    if kind == "gmn":
+        assert population_arch is not None
+        spec = _siren_spec(population_arch)
+        overrides: dict[str, Any] = {}
+        if hidden:
+            overrides["hidden"] = hidden
+        if layers:
+            overrides["num_layers"] = layers
+        config = GMNConfig.from_spec(spec, num_classes, **overrides)
+        return {"spec": list(spec.layer_sizes), "gmn": config.to_dict()}
+    if kind == "mlp-weights":
+        assert population_arch is not None
+        width = hidden or 256
+        return {"in_features": SirenConfig(**population_arch).n_params,
+                "hidden": [width] * (layers or 2), "num_classes": num_classes}
+    if kind == "mlp":
+        return {"in_features": int(np.prod(sample_shape)),
+                "hidden": [hidden or 256] * (layers or 2), "num_classes": num_classes}
+    if kind == "cnn":
+        channels = [16, 32, 64][: layers or 3]
+        return {"in_channels": sample_shape[2] if len(sample_shape) == 3 else 1,
+                "channels": channels, "fc_hidden": [hidden or 128], "num_classes": num_classes}
+    raise InvalidInputError(f"unknown model kind {kind!r}: use one of {', '.join(KINDS)}")
+
+
+def build_model(kind: str, arch: dict[str, Any]) -> nn.Module:
+    """A freshly initialised model of ``kind`` from its architecture dict."""
+    if kind == "gmn":
+        return GraphMetanetwork(GMNConfig.from_dict(arch["gmn"]))
+    if kind in ("mlp-weights", "mlp"):
+        return MLPClassifier(arch["in_features"], tuple(arch["hidden"]), arch["num_classes"],
+                             arch.get("dropout", 0.0))
+    if kind == "cnn":
+        return SmallCNN(arch["in_channels"], arch["num_classes"], tuple(arch["channels"]),
+                        tuple(arch["fc_hidden"]), dropout=arch.get("dropout", 0.0))
+    raise InvalidInputError(f"model kind {kind!r} cannot be built here: use one of "
+                            f"{', '.join(KINDS)}")
+
+
+def load_model(catalog: Catalog, model_id: int) -> tuple[ModelRecord, nn.Module]:
+    """A stored model rebuilt from its arch and checkpoint, in eval mode."""
+    from safetensors.torch import load as st_load
+
+    record = catalog.get_model(model_id)
+    model = build_model(record.kind, record.arch)
+    model.load_state_dict(st_load(catalog.checkpoint_bytes(model_id)))
+    return record, model.eval()
+
+
+def weight_stats(params: np.ndarray, population_arch: dict[str, Any]) -> list[list[float]]:
+    """Per-layer ``[w_mean, w_std, b_mean, b_std]`` of flat SIREN params ``[n, P]``.
+
+    One scalar pair per layer and parameter type (not per position), so that
+    normalising with them commutes with permuting hidden neurons.
+    """
+    stats = []
+    for w, b in _layer_slices(population_arch):
+        ws, bs = params[:, w], params[:, b]
+        stats.append([float(ws.mean()), float(ws.std()) or 1.0,
+                      float(bs.mean()), float(bs.std()) or 1.0])
+    return stats
+
+
+def _layer_slices(population_arch: dict[str, Any]) -> list[tuple[slice, slice]]:
+    out, start = [], 0
+    for rows, cols in SirenConfig(**population_arch).layer_shapes():
+        out.append((slice(start, start + rows * cols),
+                    slice(start + rows * cols, start + rows * cols + rows)))
+        start += rows * cols + rows
+    return out
+
+
+def normalise_weights(params: np.ndarray, population_arch: dict[str, Any],
+                      stats: list[list[float]]) -> np.ndarray:
+    """Standardise each layer's weights and biases with ``weight_stats`` (float32 copy)."""
+    out = params.astype(np.float32, copy=True)
+    for (w, b), (wm, wsd, bm, bsd) in zip(_layer_slices(population_arch), stats, strict=True):
+        out[:, w] = (out[:, w] - wm) / wsd
+        out[:, b] = (out[:, b] - bm) / bsd
+    return out
+
+
+def _graph_collate(spec: NeuralGraphSpec) -> Callable[[list[Any]], Any]:
+    def collate(items: list[tuple[Tensor, Tensor]]) -> Any:
+        params = torch.stack([p for p, _ in items])
+        labels = torch.stack([y for _, y in items])
+        return batch_population(params, spec, y=labels)
+
+    return collate
+
+
+def load_inputs(catalog: Catalog, kind: str, source: str | int,
+                sample_ids: Sequence[int] | np.ndarray | None = None,
+                split: str | None = None, weight_norm: list[list[float]] | None = None
+                ) -> Inputs:
+    """Inputs of ``kind`` from a population (weight kinds) or a dataset (image kinds).
+
+    Args:
+        source: population (``gmn``, ``mlp-weights``) or dataset (``mlp``, ``cnn``).
+        sample_ids: which samples, in this order (default: all, or those of ``split``).
+        weight_norm: per-layer statistics (``weight_stats``) to standardise INR weights.
+    """
+    if kind in WEIGHT_KINDS:
+        pop = catalog.get_population(source)
+        if pop.status != "complete":
+            raise InvalidInputError(f"population {pop.name!r} is partial: finish it first")
+        row_ids = catalog.population_sample_ids(pop.id)
+        dataset_ref: str | int = pop.dataset_id
+    else:
+        dataset_ref = source
+        row_ids = None
+    _, labels, splits = catalog.dataset_arrays(dataset_ref)
+    available = row_ids if row_ids is not None else np.arange(len(labels))
+    if sample_ids is None:
+        ids = available if split is None else available[splits[available] == split]
+    else:
+        ids = np.asarray(sample_ids, dtype=np.int64)
+    y = torch.from_numpy(labels[ids])
+    if kind in WEIGHT_KINDS:
+        assert row_ids is not None
+        row_of = {int(s): i for i, s in enumerate(row_ids)}
+        missing = [int(s) for s in ids if int(s) not in row_of]
+        if missing:
+            raise InvalidInputError(f"population {pop.name!r} has no INR for sample ids "
+                                    f"{missing[:5]}: fit INRs of those samples first")
+        rows = np.array([row_of[int(s)] for s in ids], dtype=np.int64)
+        params = catalog.arrays.read(pop.array_key)[rows]
+        if weight_norm is not None:
+            params = normalise_weights(params, pop.arch, weight_norm)
+        x = torch.from_numpy(params)
+        collate = _graph_collate(_siren_spec(pop.arch)) if kind == "gmn" else None
+        return Inputs(TensorDataset(x, y), collate, ids)
+    images, _, _ = catalog.dataset_arrays(dataset_ref)
+    x = torch.from_numpy(images[ids].astype(np.float32) / 255.0)
+    x = x.permute(0, 3, 1, 2) if x.dim() == 4 else x.unsqueeze(1)  # [n, C, H, W]
+    if kind == "mlp":
+        x = x.flatten(1)
+    return Inputs(TensorDataset(x, y), None, ids)

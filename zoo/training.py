@@ -1,0 +1,167 @@
+"""Training, evaluating and recording stored models: the library behind `zoo train/eval/record`.
+
+Each function reads its inputs from the catalog by sample id, and writes back
+what it produced: a checkpoint with lineage and metrics, evaluation metrics, or
+activations registered per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from store import ActivationRecord, Catalog, InvalidInputError, MetricRecord, ModelRecord
+from zoo.kinds import (
+    KINDS,
+    WEIGHT_KINDS,
+    build_model,
+    default_arch,
+    load_inputs,
+    load_model,
+    weight_stats,
+)
+from zoo.registry import state_dict_to_safetensors
+from zoo.train import EpochMetrics, TrainConfig, evaluate, record_activations, train_classifier
+from zoo.train.catalog_sink import CatalogSink
+
+__all__ = ["EvalSummary", "evaluate_model", "record_model", "train_model"]
+
+
+def _source_of(catalog: Catalog, kind: str, population: str | None, dataset: str | None
+               ) -> tuple[str | int, int, dict[str, Any]]:
+    """``(source ref, dataset id, lineage)`` of a training run."""
+    if kind in WEIGHT_KINDS:
+        if population is None or dataset is not None:
+            raise InvalidInputError(f"{kind} trains on INR weights: give --population "
+                                    "(see `zoo inr ls`)")
+        pop = catalog.get_population(population)
+        return pop.id, pop.dataset_id, {"population": pop.name, "population_id": pop.id}
+    if dataset is None or population is not None:
+        raise InvalidInputError(f"{kind} trains on images: give --dataset (see `zoo data ls`)")
+    ds = catalog.get_dataset(dataset)
+    return ds.id, ds.id, {"dataset": ds.name}
+
+
+def train_model(
+    catalog: Catalog,
+    kind: str,
+    config: TrainConfig,
+    *,
+    population: str | None = None,
+    dataset: str | None = None,
+    hidden: int | None = None,
+    layers: int | None = None,
+    tags: Sequence[str] = (),
+    progress: bool = True,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> ModelRecord:
+    """Train a classifier of ``kind``, pick the best validation epoch, register it.
+
+    The registered model carries its checkpoint (safetensors), its architecture,
+    the training config with both seeds, its source population or dataset, the
+    per-epoch metrics and ``test_acc``/``test_loss`` of the selected weights.
+    """
+    if kind not in KINDS:
+        raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
+    source, dataset_id, lineage = _source_of(catalog, kind, population, dataset)
+    ds = catalog.get_dataset(dataset_id)
+    pop_arch = catalog.get_population(source).arch if kind in WEIGHT_KINDS else None
+    arch = default_arch(kind, num_classes=ds.num_classes, population_arch=pop_arch,
+                        sample_shape=ds.sample_shape, hidden=hidden, layers=layers)
+    norm = None
+    if kind in WEIGHT_KINDS:  # standardise INR weights per layer with training-set statistics
+        assert pop_arch is not None
+        raw = load_inputs(catalog, kind, source, split="train")
+        norm = weight_stats(raw.dataset.tensors[0].numpy(), pop_arch)
+        arch["weight_norm"] = norm
+    train, val, test = (load_inputs(catalog, kind, source, split=s, weight_norm=norm)
+                        for s in ("train", "val", "test"))
+    if len(train.sample_ids) == 0 or len(val.sample_ids) == 0:
+        raise InvalidInputError(f"{lineage}: needs samples in both the train and val splits")
+    result = train_classifier(lambda: build_model(kind, arch), train.dataset, val.dataset,
+                              config, collate=train.collate, on_epoch=on_epoch,
+                              progress=progress)
+    model = build_model(kind, arch)
+    model.load_state_dict(result.best_state)
+    metrics = [MetricRecord(0, name, float(getattr(m, name)), step=m.epoch, split=split)
+               for m in result.history
+               for name, split in (("train_loss", "train"), ("train_acc", "train"),
+                                   ("val_loss", "val"), ("val_acc", "val"))]
+    best = result.history[result.best_epoch - 1]
+    metrics += [MetricRecord(0, "best_val_acc", best.val_acc, step=best.epoch, split="val"),
+                MetricRecord(0, "train_seconds", result.train_seconds)]
+    if len(test.sample_ids):
+        ev = evaluate(model, test.dataset, config.batch_size, test.collate)
+        metrics += [MetricRecord(0, "test_acc", ev.accuracy, split="test"),
+                    MetricRecord(0, "test_loss", ev.loss, split="test")]
+    return catalog.add_model(
+        kind, checkpoint=state_dict_to_safetensors(result.best_state), arch=arch,
+        config={"train": config.to_dict(), **lineage, "best_epoch": result.best_epoch},
+        dataset=dataset_id, seed=config.init_seed, tags=tags, metrics=metrics,
+        population_id=lineage.get("population_id"),
+    )
+
+
+def _model_source(record: ModelRecord) -> str | int:
+    if record.kind in WEIGHT_KINDS:
+        if record.population_id is None:
+            raise InvalidInputError(f"model {record.id} has no population to read inputs from")
+        return record.population_id
+    if record.dataset_id is None:
+        raise InvalidInputError(f"model {record.id} has no dataset to read inputs from")
+    return record.dataset_id
+
+
+@dataclass(frozen=True)
+class EvalSummary:
+    """Accuracy, mean loss and confusion matrix ``[C, C]`` (rows true) of one evaluation."""
+
+    model_id: int
+    split: str
+    n: int
+    accuracy: float
+    loss: float
+    confusion: np.ndarray
+
+
+def evaluate_model(catalog: Catalog, model_id: int, split: str = "test",
+                   batch_size: int = 256, store: bool = True) -> EvalSummary:
+    """Evaluate a stored model on a dataset split; store ``<split>_acc``/``_loss`` metrics."""
+    record, model = load_model(catalog, model_id)
+    inputs = load_inputs(catalog, record.kind, _model_source(record), split=split,
+                         weight_norm=record.arch.get("weight_norm"))
+    if len(inputs.sample_ids) == 0:
+        raise InvalidInputError(f"the {split!r} split has no samples")
+    ev = evaluate(model, inputs.dataset, batch_size, inputs.collate)
+    if store:
+        catalog.log_metrics(model_id, [
+            MetricRecord(model_id, f"{split}_acc", ev.accuracy, split=split),
+            MetricRecord(model_id, f"{split}_loss", ev.loss, split=split)])
+    return EvalSummary(model_id, split, len(inputs.sample_ids), ev.accuracy, ev.loss,
+                       ev.confusion)
+
+
+def record_model(catalog: Catalog, model_id: int, probe: str | int,
+                 layers: Sequence[str] | None = None, *, batch_size: int = 256,
+                 replace: bool = False, progress: bool = True) -> list[ActivationRecord]:
+    """Record every representation layer (or ``layers``) of a model on a probe set.
+
+    The model's own classification head is recorded as ``logits`` and its argmax
+    as ``predictions``; arrays stream to Zarr and are registered together at the end.
+    """
+    record, model = load_model(catalog, model_id)
+    ids = catalog.probe_sample_ids(probe)
+    inputs = load_inputs(catalog, record.kind, _model_source(record), sample_ids=ids,
+                         weight_norm=record.arch.get("weight_norm"))
+    names = list(layers) if layers else list(model.representation_layers()[:-1])  # type: ignore[operator]
+    sink = CatalogSink(catalog, model_id, probe, replace=replace)
+    try:
+        record_activations(model, inputs.dataset, names, sink, batch_size=batch_size,
+                           collate=inputs.collate, progress=progress)
+        return sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
