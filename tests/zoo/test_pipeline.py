@@ -1,0 +1,35 @@
+"""The main job end to end on small real data; running it again adds nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from store import Catalog
+from zoo.inr.fit import FitConfig
+from zoo.models.siren import SirenConfig
+from zoo.pipeline import PipelineConfig, run_pipeline
+
+
+def test_pipeline_end_to_end_and_idempotent(sqlite_catalog: Catalog, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    config = PipelineConfig(dataset="digits", n_inrs=160, siren=SirenConfig(hidden_width=16),
+                            fit=FitConfig(steps=20, batch_size=80), seeds=(0,), epochs={},
+                            default_epochs=1, probe="p", probe_size=24)
+    said: list[str] = []
+    result = run_pipeline(sqlite_catalog, config, tmp_path / "fig", say=said.append)
+    assert [m.kind for m in result.models] == ["gmn", "mlp-weights", "mlp", "cnn"]
+    assert result.figures[0].read_bytes()[:4] == b"\x89PNG"
+    for model in result.models:
+        layers = [a.layer for a in sqlite_catalog.list_activations(model.id, probe="p")]
+        assert layers[-2:] == ["logits", "predictions"]
+    from analysis.sql import run_sql
+
+    url = sqlite_catalog.engine.url.render_as_string(hide_password=False)
+    assert run_sql(url, "SELECT count(*) AS n FROM similarities")["n"][0] == 10  # 4x4 sym.
+    n_models = sqlite_catalog.count_models()
+    said.clear()
+    again = run_pipeline(sqlite_catalog, config, tmp_path / "fig", say=said.append)
+    assert said == [] and sqlite_catalog.count_models() == n_models
+    assert [m.id for m in again.models] == [m.id for m in result.models]

@@ -1,0 +1,123 @@
+"""The main job, end to end on one catalog: data -> INRs -> models -> activations -> CKA.
+
+Every step is idempotent (it finds what an earlier run stored and skips it; an
+interrupted INR fit resumes), so running the pipeline again continues where it
+stopped. This is what `zoo quickstart` runs on the embedded default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from store import Catalog, ModelRecord
+from zoo.datasets import add_bundled_dataset
+from zoo.inr.fit import FitConfig
+from zoo.inr.population import default_population_name, fit_population
+from zoo.models.siren import SirenConfig
+from zoo.train import TrainConfig
+from zoo.training import record_model, train_model
+
+__all__ = ["PipelineConfig", "PipelineResult", "run_pipeline"]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What the pipeline builds.
+
+    Attributes:
+        dataset: bundled dataset to start from.
+        n_inrs: INRs to fit (``None``: one per image).
+        fit: INR fitting settings; ``siren`` the INR architecture.
+        kinds: model kinds to train, each with every seed in ``seeds``.
+        epochs: training epochs per kind (kinds not listed use ``default_epochs``).
+        probe: name and size of the probe set (test split) activations are recorded on.
+        tag: tag put on every trained model, used to find them again.
+    """
+
+    dataset: str = "mnist-5k"
+    n_inrs: int | None = None
+    siren: SirenConfig = field(default_factory=SirenConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    kinds: tuple[str, ...] = ("gmn", "mlp-weights", "mlp", "cnn")
+    seeds: tuple[int, ...] = (0, 1)
+    epochs: dict[str, int] = field(default_factory=lambda: {"gmn": 10})
+    default_epochs: int = 10
+    batch_size: int = 64
+    probe: str = "test-500"
+    probe_size: int = 500
+    tag: str = "quickstart"
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What the pipeline produced: the population name, the trained models, figures."""
+
+    population: str
+    models: tuple[ModelRecord, ...]
+    figures: tuple[Path, ...]
+
+
+def run_pipeline(catalog: Catalog, config: PipelineConfig, out_dir: Path,
+                 say: Callable[[str], None] = print,
+                 fit_progress: Callable[[int, int, float], None] | None = None
+                 ) -> PipelineResult:
+    """Run every step on ``catalog``; figures go to ``out_dir``. ``say`` reports each step."""
+    names = {d.name for d in catalog.list_datasets()}
+    if config.dataset not in names:
+        say(f"adding dataset {config.dataset}")
+        add_bundled_dataset(catalog, config.dataset)
+    pop_name = default_population_name(config.dataset, config.siren, config.fit, None,
+                                       config.n_inrs)
+    existing = catalog.find_population(pop_name)
+    if existing is None or existing.status != "complete":
+        say(f"fitting INRs into population {pop_name}"
+            + (f" (resuming at {existing.rows_done})" if existing else ""))
+        fit_population(catalog, config.dataset, config.siren, config.fit, name=pop_name,
+                       limit=config.n_inrs, progress=fit_progress)
+    if config.probe not in {p.name for p in catalog.list_probe_sets()}:
+        inr_ids = set(catalog.population_sample_ids(pop_name).tolist())
+        _, _, splits = catalog.dataset_arrays(config.dataset)
+        test = [i for i in range(len(splits)) if splits[i] == "test" and i in inr_ids]
+        catalog.create_probe_set(config.probe, test[: config.probe_size], dataset=config.dataset)
+    models = []
+    for kind in config.kinds:
+        for seed in config.seeds:
+            models.append(_trained(catalog, config, kind, seed, pop_name, say))
+    for model in models:
+        if not catalog.list_activations(model.id, probe=config.probe):
+            say(f"recording activations of model {model.id} ({model.kind}, seed {model.seed})")
+            record_model(catalog, model.id, config.probe, progress=False)
+    figures = _figures(catalog, [m.id for m in models], config, out_dir)
+    return PipelineResult(pop_name, tuple(models), figures)
+
+
+def _trained(catalog: Catalog, config: PipelineConfig, kind: str, seed: int, pop_name: str,
+             say: Callable[[str], None]) -> ModelRecord:
+    for model in catalog.list_models(kind=kind, tag=config.tag):
+        if model.seed == seed:
+            return model
+    epochs = config.epochs.get(kind, config.default_epochs)
+    say(f"training {kind} (seed {seed}, {epochs} epochs)")
+    on_weights = kind in ("gmn", "mlp-weights")
+    train = TrainConfig(epochs=epochs, batch_size=config.batch_size, init_seed=seed,
+                        data_seed=seed)
+    return train_model(catalog, kind, train, tags=[config.tag],
+                       population=pop_name if on_weights else None,
+                       dataset=None if on_weights else config.dataset)
+
+
+def _figures(catalog: Catalog, model_ids: list[int], config: PipelineConfig, out_dir: Path
+             ) -> tuple[Path, ...]:
+    from analysis.plots import plot_similarity_heatmap
+    from analysis.queries import cka_matrix
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = cka_matrix(catalog, model_ids, "penultimate")
+    kinds = {m.id: f"{m.kind} s{m.seed}" for m in catalog.list_models(ids=model_ids)}
+    labels = [kinds[int(label.split(":")[0])] for label in frame.index]
+    path = out_dir / "cka_penultimate.png"
+    plot_similarity_heatmap(frame.to_numpy(), labels, labels,
+                            "linear CKA of penultimate layers", path)
+    return (path,)
