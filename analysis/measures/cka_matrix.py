@@ -179,7 +179,7 @@ def _gram_inner(a: Sequence[F64], b: Sequence[F64] | None, unbiased: bool) -> tu
         size = (e - s) * (n - s)
         blk_a = ga.block(s, e, buf_a[: ka * size].reshape(ka, size))
         if gb is None:
-            t_ab += blk_a @ blk_a.T  # NumPy's BLAS makes this a symmetric rank-k update
+            t_ab += blk_a @ blk_a.T  # in NumPy a symmetric rank-k update
             continue
         blk_b = gb.block(s, e, buf_b[: kb * size].reshape(kb, size))
         t_ab += blk_a @ blk_b.T

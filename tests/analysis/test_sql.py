@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import analysis.sql as zsql
+import analysis.sql_output as zout
 from store import Catalog, MetricRecord, SimilarityRecord, ZooError
 from store.errors import InvalidInputError, NotInitializedError
 from zoo.cli._common import ZooGroup
@@ -186,31 +187,31 @@ def test_output_formats_round_trip(seeded: Seeded, duck: duckdb.DuckDBPyConnecti
     frame = zsql.query_frame(duck, "SELECT id, kind, seed, arch, tags, created_at, "
                                    "NULL::DOUBLE AS nothing FROM models_wide ORDER BY id")
     assert frame.attrs["json_columns"] == ["arch"]
-    back = pd.read_csv(io.StringIO(zsql.frame_to_text(frame, "csv")))
+    back = pd.read_csv(io.StringIO(zout.frame_to_text(frame, "csv")))
     assert back["id"].tolist() == frame["id"].tolist()
     assert back["seed"].tolist() == frame["seed"].tolist()
     assert [json.loads(t) for t in back["tags"]] == [seeded.tags[i] for i in frame["id"]]
     assert back["nothing"].isna().all()
 
-    zsql.write_frame(frame, "json")
+    zout.write_frame(frame, "json")
     rows = json.loads(capsys.readouterr().out)
     assert [r["kind"] for r in rows] == [seeded.kinds[i] for i in frame["id"]]
     assert [r["arch"]["hidden"] for r in rows] == list(range(3, 3 + len(rows)))
     assert rows[0]["nothing"] is None and isinstance(rows[0]["created_at"], str)
 
-    zsql.write_frame(frame, "json", tmp_path / "rows.json")
+    zout.write_frame(frame, "json", tmp_path / "rows.json")
     assert json.loads((tmp_path / "rows.json").read_text()) == rows
     path = tmp_path / "rows.parquet"
-    zsql.write_frame(frame, "parquet", path)
+    zout.write_frame(frame, "parquet", path)
     with duckdb.connect() as conn:
         read = conn.execute("SELECT id, seed, tags FROM read_parquet(?) ORDER BY id",
                             [str(path)]).fetchall()
     assert [r[0] for r in read] == frame["id"].tolist()
     assert [r[2] for r in read] == [seeded.tags[i] for i in frame["id"]]
     with pytest.raises(InvalidInputError, match="--out"):
-        zsql.write_frame(frame, "parquet")
+        zout.write_frame(frame, "parquet")
     empty = zsql.query_frame(duck, "SELECT * FROM models WHERE false")
-    assert zsql.frame_to_text(empty, "json") == "[]\n"
+    assert zout.frame_to_text(empty, "json") == "[]\n"
 
 
 def test_missing_extension_names_the_package(fresh_catalog: Catalog, tmp_path: Path,

@@ -39,7 +39,8 @@ def sql(loc: Locations, query: str, fmt: str, out: Path | None) -> None:
         raise click.ClickException("--out needs --format csv, json or parquet")
     if query == "-":
         query = sys.stdin.read()
-    from analysis.sql import frame_records, run_sql, write_frame
+    from analysis.sql import run_sql
+    from analysis.sql_output import frame_records, write_frame
 
     with open_catalog(loc):  # schema check; "run zoo init" / "zoo db upgrade" errors
         pass

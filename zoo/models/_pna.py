@@ -142,10 +142,13 @@ class PNALayer(nn.Module):
     <https://arxiv.org/abs/2004.05718>`_ paper, written for large edge counts.
 
     Same family as :class:`torch_geometric.nn.conv.PNAConv` with one pre- and
-    one post-layer (messages linear in the sender and the edge features), but
-    the edge term is added in place and neighbourhoods are reduced densely per
-    in-degree bucket (:class:`DegreeBuckets`), so each layer materialises about
-    two :math:`(|\mathcal{E}|, F)` tensors instead of ~10:
+    one post-layer, with two differences: the message omits PNAConv's receiver
+    term (for mean/min/max it only shifts every message to :math:`i` by the
+    same vector, and :math:`\mathbf{h}_i` enters the update directly), and
+    neighbourhoods are reduced densely per in-degree bucket
+    (:class:`DegreeBuckets`) with hand-written backward passes, so a layer
+    touches far fewer :math:`(|\mathcal{E}|, F)` tensors (~4x faster forward,
+    ~7x forward+backward than PNAConv on 256 SIREN graphs on CPU):
 
     .. math::
         \mathbf{m}_{ji} = \mathbf{W}_s \mathbf{h}_j + \mathbf{W}_e \boldsymbol{\epsilon}_{ji}

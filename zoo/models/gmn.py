@@ -162,9 +162,9 @@ class GraphMetanetwork(nn.Module):
         \hat{y} = \mathrm{head}\big(\mathrm{MLP}([\mathrm{mean}_i \mathbf{h}^{(T)}_i \,\|\,
             \max_i \mathbf{h}^{(T)}_i])\big)
 
-    (:class:`~zoo.models._pna.PNALayer`, messages linear in :math:`\mathbf{h}_j` and
-    :math:`\boldsymbol{\epsilon}_{ji}` as in PyG's ``PNAConv``, which composes
-    linear edge encoders to the same thing, but with far less edge memory.)
+    (:class:`~zoo.models._pna.PNALayer`: messages linear in :math:`\mathbf{h}_j` and
+    :math:`\boldsymbol{\epsilon}_{ji}`, as PyG's ``PNAConv`` with its linear edge
+    encoder would make them, but with far less edge memory traffic.)
     Every step commutes with relabelling hidden neurons, so the logits are
     invariant to hidden-neuron permutations of the input network; permuting
     input (or output) neurons changes them, as it changes the function.
