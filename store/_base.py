@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -13,6 +15,8 @@ from store.orm import SqlDataset, SqlModel, SqlPopulation, SqlProbeSet
 from store.records import ProbeSetRecord
 
 __all__ = ["CatalogBase", "is_unique_violation"]
+
+T = TypeVar("T")
 
 
 def is_unique_violation(exc: IntegrityError) -> bool:
@@ -60,33 +64,27 @@ class CatalogBase:
         return row
 
     @staticmethod
-    def _dataset_row(session: Session, ref: str | int) -> SqlDataset:
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            row = session.get(SqlDataset, int(ref))
+    def _by_ref(session: Session, cls: type[T], ref: str | int, missing: str) -> T:
+        """The row of ``cls`` with this id (an int or a string of digits) or name."""
+        if isinstance(ref, int) or ref.isdigit():
+            row = session.get(cls, int(ref))
         else:
-            row = session.scalar(select(SqlDataset).where(SqlDataset.name == ref))
+            row = session.scalar(select(cls).where(getattr(cls, "name") == ref))  # noqa: B009
         if row is None:
-            raise NotFoundError(
-                f"no dataset {ref!r}: see `zoo data ls`, or add one with `zoo data add mnist-5k`"
-            )
+            raise NotFoundError(missing.format(ref=ref))
         return row
 
-    @staticmethod
-    def _population_row(session: Session, ref: str | int) -> SqlPopulation:
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            row = session.get(SqlPopulation, int(ref))
-        else:
-            row = session.scalar(select(SqlPopulation).where(SqlPopulation.name == ref))
-        if row is None:
-            raise NotFoundError(f"no INR population {ref!r}: see `zoo inr ls`")
-        return row
+    @classmethod
+    def _dataset_row(cls, session: Session, ref: str | int) -> SqlDataset:
+        return cls._by_ref(session, SqlDataset, ref, "no dataset {ref!r}: see `zoo data ls`, "
+                           "or add one with `zoo data add mnist-5k`")
 
-    @staticmethod
-    def _probe_row(session: Session, ref: str | int) -> SqlProbeSet:
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            row = session.get(SqlProbeSet, int(ref))
-        else:
-            row = session.scalar(select(SqlProbeSet).where(SqlProbeSet.name == ref))
-        if row is None:
-            raise NotFoundError(f"no probe set {ref!r}: see `zoo probe ls` or `zoo probe create`")
-        return row
+    @classmethod
+    def _population_row(cls, session: Session, ref: str | int) -> SqlPopulation:
+        return cls._by_ref(session, SqlPopulation, ref,
+                           "no INR population {ref!r}: see `zoo inr ls`")
+
+    @classmethod
+    def _probe_row(cls, session: Session, ref: str | int) -> SqlProbeSet:
+        return cls._by_ref(session, SqlProbeSet, ref,
+                           "no probe set {ref!r}: see `zoo probe ls` or `zoo probe create`")
