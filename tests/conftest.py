@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
 from store import Catalog
@@ -79,3 +80,29 @@ def sqlite_catalog(tmp_path: Path) -> Iterator[Catalog]:
         yield catalog
     finally:
         catalog.close()
+
+
+class ZooRunner:
+    """Runs ``zoo`` commands in-process against one catalog (see the ``zoo`` fixture)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True) -> Result:
+        """Run ``zoo ARGS``; with ``ok`` (default) assert it succeeded."""
+        from zoo.cli import cli
+
+        result = self.runner.invoke(cli, list(args), env=self.env, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+
+@pytest.fixture
+def zoo(tmp_path: Path, db_url: str) -> ZooRunner:
+    """``zoo`` against a fresh, initialised catalog on each back-end."""
+    run = ZooRunner({"ZOO_HOME": str(tmp_path / "home"), "ZOO_DATABASE_URL": db_url,
+                     "ZOO_ARRAYS_URL": str(tmp_path / "arrays")})
+    run("init")
+    return run

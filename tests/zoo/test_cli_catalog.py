@@ -15,23 +15,6 @@ from store._db import make_engine
 from zoo.cli import cli
 
 
-@pytest.fixture
-def zoo(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
-    """Run ``zoo`` against a fresh catalog on each back-end; returns a runner function."""
-    runner = CliRunner()
-    env = {"ZOO_HOME": str(tmp_path / "home"), "ZOO_DATABASE_URL": db_url,
-           "ZOO_ARRAYS_URL": str(tmp_path / "arrays")}
-
-    def run(*args: str, ok: bool = True) -> Result:
-        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    run("init")
-    return run
-
-
 def _one_line_error(result: Result, needle: str) -> None:
     assert result.exit_code != 0
     lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]

@@ -7,28 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 from safetensors.numpy import save_file
 from sklearn.datasets import load_digits
 
-from zoo.cli import cli
-
 N = 60
-
-
-@pytest.fixture
-def zoo(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
-    runner = CliRunner()
-    env = {"ZOO_DATABASE_URL": db_url, "ZOO_ARRAYS_URL": str(tmp_path / "arrays")}
-
-    def run(*args: str, ok: bool = True) -> Result:
-        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    run("init")
-    return run
 
 
 @pytest.fixture
