@@ -71,6 +71,9 @@ def test_similarity_workflow(zoo, files: dict[str, Path], tmp_path: Path) -> Non
     top = json.loads(zoo("similar", "1", "--layer", "logits", "--top", "1", "--json").stdout)
     assert len(top) == 1 and top[0]["model_b"] in (2, 3)
     assert "fc1" in zoo("cka", "1", "3", "--layers", "fc1").output  # the human table
+    curves = tmp_path / "curves.png"
+    zoo("cka", "1", "2", "--layers", "all", "--curves", str(curves))
+    assert curves.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_similarity_errors(zoo, files: dict[str, Path], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

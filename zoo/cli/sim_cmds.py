@@ -178,11 +178,14 @@ def _emit(frame: Any, as_json: bool, title: str) -> None:
               help="Layers: names (comma-separated), all, penultimate, logits or first.")
 @click.option("--layers-b", help="Layers of MODEL_B when they differ from --layers.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Save a heatmap PNG here.")
+@click.option("--curves", type=click.Path(dir_okay=False),
+              help="Save per-layer CKA curves here: x = layers of MODEL_A, a line per layer "
+                   "of MODEL_B.")
 @query_options
 @json_option
 @location_options
 def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: str | None,
-            out: str | None, query: Any, as_json: bool) -> None:
+            out: str | None, curves: str | None, query: Any, as_json: bool) -> None:
     """CKA between the layers of two stored models (cached in the catalog).
 
     Example: zoo cka 3 7 --layers all --measure linear --estimator unbiased --json
@@ -192,16 +195,21 @@ def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: s
     with open_catalog(loc) as cat:
         frame = cka(cat, model_a, model_b, layers, layers_b, query)
     _emit(frame, as_json, f"CKA of model {model_a} vs model {model_b}")
+    pivot = frame.pivot(index="layer_a", columns="layer_b", values="value")
+    pivot = pivot.loc[list(dict.fromkeys(frame["layer_a"])), list(dict.fromkeys(frame["layer_b"]))]
+    title = f"{query.measure} CKA ({query.estimator}), model {model_a} vs {model_b}"
     if out:
         from analysis.plots import plot_similarity_heatmap
 
-        pivot = frame.pivot(index="layer_a", columns="layer_b", values="value")
-        pivot = pivot.loc[list(dict.fromkeys(frame["layer_a"])),
-                          list(dict.fromkeys(frame["layer_b"]))]
-        plot_similarity_heatmap(pivot.to_numpy(), list(pivot.index), list(pivot.columns),
-                                f"{query.measure} CKA ({query.estimator})", out,
-                                ylabel=f"model {model_a}", xlabel=f"model {model_b}")
+        plot_similarity_heatmap(pivot.to_numpy(), list(pivot.index), list(pivot.columns), title,
+                                out, ylabel=f"model {model_a}", xlabel=f"model {model_b}")
         stderr.print(f"heatmap saved to {out}")
+    if curves:
+        from analysis.plots import plot_layer_curves
+
+        series = {f"model {model_b} {col}": pivot[col].tolist() for col in pivot.columns}
+        plot_layer_curves(series, list(pivot.index), title, curves)
+        stderr.print(f"curves saved to {curves}")
 
 
 @click.command(name="cka-matrix")
