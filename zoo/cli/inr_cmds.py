@@ -17,6 +17,7 @@ from zoo.cli._common import (
     make_progress,
     open_catalog,
     print_table,
+    stderr,
 )
 from zoo.settings import Locations
 
@@ -71,8 +72,10 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
 
         def report(done: int, total: int, mean_psnr: float) -> None:
             rate = done / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, completed=done, total=total,
-                            status=f"{rate:.0f} INR/s  mean PSNR {mean_psnr:.1f} dB")
+            status = f"{rate:.1f} INR/s  mean PSNR {mean_psnr:.1f} dB"
+            progress.update(task, completed=done, total=total, status=status)
+            if progress.disable:  # not a terminal: a plain line per stored chunk instead
+                stderr.print(f"fitted {done}/{total} INRs, {status}")
 
         record = fit_population(cat, dataset, siren, fit, name=name, split=split, limit=limit,
                                 progress=report)
@@ -156,6 +159,9 @@ def inr_render(loc: Locations, population: str, index: int, out: str) -> None:
 
 def register_commands(group: click.Group) -> None:
     """Attach the INR commands to the top-level group."""
+    from zoo.cli.inr_import_cmd import register as _import
+
+    _import(inr)
     group.add_command(inr)
 
 

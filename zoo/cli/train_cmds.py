@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from zoo.cli._common import echo_json, json_option, location_options, open_catalog, print_table
+from zoo.cli._common import (
+    echo_json,
+    json_option,
+    location_options,
+    open_catalog,
+    print_table,
+    stderr,
+)
 from zoo.settings import Locations
 
 __all__ = ["register_commands"]
@@ -54,7 +63,8 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
         raise click.BadParameter(str(exc)) from exc
     with open_catalog(loc) as cat:
         record = train_model(cat, kind, config, population=population, dataset=dataset,
-                             hidden=hidden, layers=layers, tags=tags)
+                             hidden=hidden, layers=layers, tags=tags,
+                             on_epoch=None if stderr.is_terminal else _epoch_line)
         metrics = {m.name: m.value for m in cat.get_metrics(record.id) if m.step is None
                    or m.name == "best_val_acc"}
     if as_json:
@@ -64,6 +74,12 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
                f"{metrics['best_val_acc']:.4f} at epoch {record.config['best_epoch']}, "
                f"test acc {metrics.get('test_acc', float('nan')):.4f}, "
                f"{metrics['train_seconds']:.0f} s")
+
+
+def _epoch_line(m: Any) -> None:
+    """One plain line per epoch when the progress bar cannot be shown (not a terminal)."""
+    stderr.print(f"epoch {m.epoch}: train loss {m.train_loss:.4f} acc {m.train_acc:.4f}, "
+                 f"val loss {m.val_loss:.4f} acc {m.val_acc:.4f} ({m.seconds:.0f} s)")
 
 
 @click.command(name="eval")
