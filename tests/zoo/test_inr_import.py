@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,16 +27,15 @@ class _INR(nn.Module):
 
     def __init__(self, dims: tuple[int, ...]) -> None:
         super().__init__()
-        self.seq = nn.Sequential(*(nn.Linear(a, b) for a, b in zip(dims, dims[1:], strict=False)))
+        self.seq = nn.Sequential(*(nn.Linear(a, b) for a, b in itertools.pairwise(dims)))
 
 
-def _state(seed: int, dims: tuple[int, ...] = (2, 32, 32, 1)) -> OrderedDict[str, torch.Tensor]:
+def _state(seed: int, dims: tuple[int, ...] = (2, 32, 32, 1)) -> dict[str, torch.Tensor]:
     torch.manual_seed(seed)
     return _INR(dims).state_dict()
 
 
-def make_zoo(root: Path, n: int = 12
-             ) -> tuple[Path, dict[str, dict[str, list[str]]], list[Path]]:
+def make_zoo(root: Path, n: int = 12) -> tuple[Path, dict[str, dict[str, list[Any]]], list[Path]]:
     """``n`` SIRENs in the published layout plus ``mnist_splits.json`` with foreign paths."""
     files = []
     for i in range(n):
@@ -121,7 +121,7 @@ def test_missing_splits_json_and_missing_file(sqlite_catalog: Catalog, tmp_path:
         import_inr_zoo(sqlite_catalog, root, name=None)
     root, _, files = make_zoo(tmp_path / "other")
     files[1].unlink()
-    with pytest.raises(InvalidInputError, match="mnist_png_training_1_101.*not found"):
+    with pytest.raises(InvalidInputError, match=r"mnist_png_training_1_101.*not found"):
         import_inr_zoo(sqlite_catalog, root, name=None)
     assert sqlite_catalog.list_datasets() == []
 
@@ -166,7 +166,7 @@ def test_existing_dataset_needs_sample_ids(sqlite_catalog: Catalog, tmp_path: Pa
     assert sqlite_catalog.population_sample_ids(pop.id).tolist() == want
     splits["test"]["sample_id"][0] = 3  # label 3, but INR 9 is a 9
     (root / "mnist_splits.json").write_text(json.dumps(splits))
-    with pytest.raises(InvalidInputError, match="mnist_png_training_9_109: its label differs"):
+    with pytest.raises(InvalidInputError, match=r"testing_9_109/.*\.pth: its label differs"):
         import_inr_zoo(sqlite_catalog, root, name="d20/other", dataset="digits20")
     assert [d.name for d in sqlite_catalog.list_datasets()] == ["digits20"]
 
@@ -185,6 +185,13 @@ def test_failure_while_writing_deletes_the_population(sqlite_catalog: Catalog, t
     assert sqlite_catalog.list_populations() == [] and sqlite_catalog.check().ok
     pop = import_inr_zoo(sqlite_catalog, root, name="zoo/a")  # the dataset is reused
     assert pop.status == "complete" and len(sqlite_catalog.list_datasets()) == 1
+    sqlite_catalog.create_population(  # what a kill -9 while writing "zoo/b" leaves behind
+        "zoo/b", dataset="zoo", arch=pop.arch, fit_config=pop.fit_config, n_inrs=12,
+        n_params=pop.n_params)
+    again = import_inr_zoo(sqlite_catalog, root, name="zoo/b")
+    assert again.status == "complete" and again.sha256 == pop.sha256
+    assert [p.name for p in sqlite_catalog.list_populations()] == ["zoo/a", "zoo/b"]
+    assert sqlite_catalog.check().ok
 
 
 def test_cli_import(tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ def inr_show(loc: Locations, population: str, as_json: bool) -> None:
         info: dict[str, Any] = record.to_dict()
         info["array_url"] = f"{cat.arrays.root}/{record.array_key}"
         info["dataset"] = cat.get_dataset(record.dataset_id).name
-        if record.status == "complete":
+        if record.status == "complete" and "imported_from" not in record.fit_config:
             info["psnr"] = _psnr_summary(cat, record.id)
     if as_json:
         echo_json(info)

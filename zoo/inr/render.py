@@ -21,6 +21,10 @@ def reconstruct(catalog: Catalog, population: str | int, index: int
     if record.status != "complete":
         raise InvalidInputError(f"population {record.name!r} is partial: finish it with "
                                 "`zoo inr fit` first")
+    if "imported_from" in record.fit_config:
+        raise InvalidInputError(f"population {record.name!r} was imported from "
+                                f"{record.fit_config['imported_from']}: the catalog has no images "
+                                "to compare its INRs with")
     if not 0 <= index < record.n_inrs:
         raise InvalidInputError(f"--index {index} is outside 0..{record.n_inrs - 1}")
     siren = SirenConfig(**record.arch)
