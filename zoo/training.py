@@ -157,7 +157,8 @@ def record_model(catalog: Catalog, model_id: int, probe: str | int,
     inputs = load_inputs(catalog, record.kind, _model_source(record), sample_ids=ids,
                          weight_norm=record.arch.get("weight_norm"))
     names = list(layers) if layers else list(model.representation_layers()[:-1])  # type: ignore[operator]
-    sink = CatalogSink(catalog, model_id, probe, replace=replace)
+    # one Zarr chunk per batch: each streamed block then writes whole chunks only
+    sink = CatalogSink(catalog, model_id, probe, chunk_rows=batch_size, replace=replace)
     try:
         record_activations(model, inputs.dataset, names, sink, batch_size=batch_size,
                            collate=inputs.collate, progress=progress)
