@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import Tensor, nn
@@ -11,15 +9,6 @@ from torch import Tensor, nn
 from zoo.graphs import NeuralGraphSpec, cnn_to_graph, graph_to_cnn
 from zoo.models.cnn import SmallCNN
 from zoo.models.mlp import MLPClassifier
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: these tiny workloads only lose to thread overhead on a busy box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def record(model: nn.Module, names: list[str], x: Tensor) -> tuple[dict[str, Tensor], Tensor]:

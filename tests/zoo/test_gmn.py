@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,15 +25,6 @@ from zoo.models._pna import DegreeBuckets, _AddEdgeTerm, _BlockStats, _transpose
 from zoo.models.gmn import GMNConfig, GraphMetanetwork, PNALayer
 
 SIREN = NeuralGraphSpec((2, 32, 32, 1))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: these tiny workloads only lose to thread overhead on a busy box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def siren_population(n: int, seed: int = 0) -> Tensor:

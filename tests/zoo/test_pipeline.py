@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from store import Catalog
 from zoo.inr.fit import FitConfig
 from zoo.models.siren import SirenConfig
@@ -13,7 +11,7 @@ from zoo.pipeline import PipelineConfig, run_pipeline
 
 
 def test_pipeline_end_to_end_and_idempotent(sqlite_catalog: Catalog, tmp_path: Path) -> None:
-    torch.set_num_threads(1)
+
     config = PipelineConfig(dataset="digits", n_inrs=160, siren=SirenConfig(hidden_width=16),
                             fit=FitConfig(steps=20, batch_size=80), seeds=(0,), epochs={},
                             default_epochs=1, probe="p", probe_size=24)

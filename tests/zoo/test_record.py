@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -16,14 +15,6 @@ from torch_geometric.nn import GraphConv, global_mean_pool
 from zoo.train import ActivationSink, InMemorySink, record_activations
 
 ATOL, RTOL = 1e-6, 1e-5  # batched vs full-set matmuls may differ in the last bits
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class MLP(nn.Module):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,15 +16,6 @@ from torch_geometric.nn import GraphConv, global_mean_pool
 
 import zoo.train as zt
 from zoo.train import EpochMetrics, TrainConfig, evaluate, train_classifier
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    """One intra-op thread: tiny models on a shared 2-core box are much faster so."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class TinyMLP(nn.Module):
