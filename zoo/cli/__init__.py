@@ -8,6 +8,7 @@ from zoo.cli._common import ZooGroup
 from zoo.cli.catalog_cmds import register_commands as _catalog
 from zoo.cli.data_cmds import register_commands as _data
 from zoo.cli.inr_cmds import register_commands as _inr
+from zoo.cli.pipeline_cmds import register_commands as _pipeline
 from zoo.cli.sim_cmds import register_commands as _similarity
 from zoo.cli.sql_cmds import register_commands as _sql
 from zoo.cli.train_cmds import register_commands as _train
@@ -31,6 +32,7 @@ def cli() -> None:
 _catalog(cli)
 _data(cli)
 _inr(cli)
+_pipeline(cli)
 _similarity(cli)
 _sql(cli)
 _train(cli)
