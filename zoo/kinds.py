@@ -181,7 +181,7 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
     else:
         dataset_ref = source
         row_ids = None
-    _, labels, splits = catalog.dataset_arrays(dataset_ref)
+    images, labels, splits = catalog.dataset_arrays(dataset_ref)
     available = row_ids if row_ids is not None else np.arange(len(labels))
     if sample_ids is None:
         ids = available if split is None else available[splits[available] == split]
@@ -202,7 +202,6 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
         x = torch.from_numpy(params)
         collate = _graph_collate(_siren_spec(pop.arch)) if kind == "gmn" else None
         return Inputs(TensorDataset(x, y), collate, ids)
-    images, _, _ = catalog.dataset_arrays(dataset_ref)
     x = torch.from_numpy(images[ids].astype(np.float32) / 255.0)
     x = x.permute(0, 3, 1, 2) if x.dim() == 4 else x.unsqueeze(1)  # [n, C, H, W]
     if kind == "mlp":
