@@ -70,11 +70,16 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
     with open_catalog(loc) as cat, make_progress() as progress:
         task = progress.add_task("fitting INRs", total=None, status="")
 
+        resumed_at: list[int] = []
+
         def report(done: int, total: int, mean_psnr: float) -> None:
-            rate = done / max(time.perf_counter() - started, 1e-9)
+            if not resumed_at:  # the first report is where this run starts
+                resumed_at.append(done)
+            new = done - resumed_at[0]
+            rate = new / max(time.perf_counter() - started, 1e-9)
             status = f"{rate:.1f} INR/s  mean PSNR {mean_psnr:.1f} dB"
             progress.update(task, completed=done, total=total, status=status)
-            if progress.disable:  # not a terminal: a plain line per stored chunk instead
+            if progress.disable and new:  # not a terminal: a plain line per stored chunk
                 stderr.print(f"fitted {done}/{total} INRs, {status}")
 
         record = fit_population(cat, dataset, siren, fit, name=name, split=split, limit=limit,

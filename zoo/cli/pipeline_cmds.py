@@ -41,7 +41,7 @@ def quickstart(loc: Locations, inrs: int | None, epochs: int, seeds: str, out: s
 
         def fit_progress(done: int, total: int, psnr: float) -> None:
             progress.update(task, completed=done, total=total, status=f"mean PSNR {psnr:.1f} dB")
-            if progress.disable:  # not a terminal: a plain line per stored chunk instead
+            if progress.disable and done:  # not a terminal: a plain line per stored chunk
                 stderr.print(f"fitted {done}/{total} INRs, mean PSNR {psnr:.1f} dB")
 
         result = run_pipeline(cat, config, Path(out) if out else loc.home / "figures",

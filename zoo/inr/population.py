@@ -63,7 +63,8 @@ def fit_population(
     """Fit one SIREN per selected image of ``dataset`` and store them as a population.
 
     Args:
-        progress: called after each stored chunk as ``progress(done, total, mean_psnr)``.
+        progress: called after each stored chunk as ``progress(done, total, mean_psnr)``
+            (and once before the first chunk, with the rows already stored: 0 unless resuming).
 
     Resumes a ``partial`` population of the same name when its configuration matches;
     refuses (``DuplicateError``) when the population is already complete.
@@ -98,6 +99,9 @@ def fit_population(
     first_chunk = record.rows_done // fit.batch_size
     images = population_images(catalog, ds.name, ids)
     done = first_chunk * fit.batch_size
+    if progress is not None:  # where we start: 0, or the rows a resumed fit already has
+        progress(done, len(ids), float(np.mean(np.asarray(fit_metrics[:done, 1]))) if done
+                 else 0.0)
     for chunk in iter_fit_chunks(images, siren, fit, first_chunk=first_chunk):
         end = chunk.start + chunk.params.shape[0]
         writer.write(chunk.start, chunk.params.numpy())
