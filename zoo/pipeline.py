@@ -105,7 +105,10 @@ def _trained(catalog: Catalog, config: PipelineConfig, kind: str, seed: int, pop
                         data_seed=seed)
     return train_model(catalog, kind, train, tags=[config.tag],
                        population=pop_name if on_weights else None,
-                       dataset=None if on_weights else config.dataset)
+                       dataset=None if on_weights else config.dataset,
+                       on_epoch=lambda m: say(f"  epoch {m.epoch}/{epochs}: train acc "
+                                              f"{m.train_acc:.3f}, val acc {m.val_acc:.3f} "
+                                              f"({m.seconds:.0f} s)"))
 
 
 def _figures(catalog: Catalog, model_ids: list[int], config: PipelineConfig, out_dir: Path

@@ -17,6 +17,7 @@ def test_pipeline_end_to_end_and_idempotent(sqlite_catalog: Catalog, tmp_path: P
                             default_epochs=1, probe="p", probe_size=24)
     said: list[str] = []
     result = run_pipeline(sqlite_catalog, config, tmp_path / "fig", say=said.append)
+    assert sum(line.strip().startswith("epoch 1/1") for line in said) == 4  # one per model
     assert [m.kind for m in result.models] == ["gmn", "mlp-weights", "mlp", "cnn"]
     assert result.figures[0].read_bytes()[:4] == b"\x89PNG"
     for model in result.models:
