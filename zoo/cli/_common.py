@@ -27,6 +27,7 @@ from zoo.settings import Locations, resolve_locations
 __all__ = [
     "ZooGroup",
     "echo_json",
+    "emit_rows",
     "json_option",
     "location_options",
     "make_progress",
@@ -97,6 +98,15 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Iterable[str], title: s
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in cols))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def emit_rows(rows: Sequence[dict[str, Any]], columns: Iterable[str], as_json: bool,
+              title: str | None = None) -> None:
+    """Print a listing: every field as JSON with ``--json``, else the chosen columns as a table."""
+    if as_json:
+        echo_json(list(rows))
+    else:
+        print_table(rows, columns, title)
 
 
 def make_progress(transient: bool = False) -> Progress:

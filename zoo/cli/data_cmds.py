@@ -7,11 +7,10 @@ import numpy as np
 
 from zoo.cli._common import (
     ZooGroup,
-    echo_json,
+    emit_rows,
     json_option,
     location_options,
     open_catalog,
-    print_table,
 )
 from zoo.settings import Locations
 
@@ -82,10 +81,7 @@ def data_ls(loc: Locations, as_json: bool) -> None:
     """
     with open_catalog(loc) as cat:
         rows = [d.to_dict() for d in cat.list_datasets()]
-    if as_json:
-        echo_json(rows)
-    else:
-        print_table(rows, ["id", "name", "n_samples", "num_classes", "sample_shape", "source"])
+    emit_rows(rows, ["id", "name", "n_samples", "num_classes", "sample_shape", "source"], as_json)
 
 
 def register_commands(group: click.Group) -> None:

@@ -12,11 +12,11 @@ import numpy as np
 from zoo.cli._common import (
     ZooGroup,
     echo_json,
+    emit_rows,
     json_option,
     location_options,
     make_progress,
     open_catalog,
-    print_table,
     stderr,
 )
 from zoo.settings import Locations
@@ -110,11 +110,8 @@ def inr_ls(loc: Locations, as_json: bool) -> None:
     """
     with open_catalog(loc) as cat:
         rows = [p.to_dict() for p in cat.list_populations()]
-    if as_json:
-        echo_json(rows)
-    else:
-        print_table(rows, ["id", "name", "dataset_id", "n_inrs", "n_params", "status",
-                           "rows_done", "created_at"])
+    emit_rows(rows, ["id", "name", "dataset_id", "n_inrs", "n_params", "status", "rows_done",
+                     "created_at"], as_json)
 
 
 @inr.command(name="show")

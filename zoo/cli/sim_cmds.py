@@ -14,6 +14,7 @@ from store import InvalidInputError
 from zoo.cli._common import (
     ZooGroup,
     echo_json,
+    emit_rows,
     json_option,
     location_options,
     open_catalog,
@@ -113,10 +114,7 @@ def probe_ls(loc: Locations, as_json: bool) -> None:
     """
     with open_catalog(loc) as cat:
         rows = [p.to_dict() for p in cat.list_probe_sets()]
-    if as_json:
-        echo_json(rows)
-    else:
-        print_table(rows, ["id", "name", "dataset_id", "n_samples", "ids_sha256"])
+    emit_rows(rows, ["id", "name", "dataset_id", "n_samples", "ids_sha256"], as_json)
 
 
 @click.group(cls=ZooGroup)
@@ -157,10 +155,7 @@ def activations_ls(loc: Locations, model_id: int | None, as_json: bool) -> None:
     """
     with open_catalog(loc) as cat:
         rows = [a.to_dict() for a in cat.list_activations(model_id)]
-    if as_json:
-        echo_json(rows)
-    else:
-        print_table(rows, ["model_id", "layer", "probe_set_id", "shape", "dtype", "sha256"])
+    emit_rows(rows, ["model_id", "layer", "probe_set_id", "shape", "dtype", "sha256"], as_json)
 
 
 def _emit(frame: Any, as_json: bool, title: str) -> None:
