@@ -120,7 +120,10 @@ def reference_pna(layer: PNALayer, x: Tensor, edge_index: Tensor, eps: Tensor) -
     """Plain scatter implementation of the PNALayer equations, any edge order."""
     src, dst = edge_index
     n = x.shape[0]
-    msg = layer.lin_src(x)[src] + eps @ layer.lin_edge.weight.T
+    msg = layer.lin_src(x)[src]
+    if layer.lin_gate is not None:
+        msg = msg * (1 + eps @ layer.lin_gate.weight.T)
+    msg = msg + eps @ layer.lin_edge.weight.T
     deg = torch.bincount(dst, minlength=n).to(x.dtype).unsqueeze(1)
     mean = scatter(msg, dst, 0, n, "mean")
     aggs = {"mean": mean, "sum": scatter(msg, dst, 0, n, "sum"),
@@ -136,7 +139,8 @@ def reference_pna(layer: PNALayer, x: Tensor, edge_index: Tensor, eps: Tensor) -
     return out
 
 
-def test_pna_layer_matches_reference() -> None:
+@pytest.mark.parametrize("edge_gate", [False, True])
+def test_pna_layer_matches_reference(edge_gate: bool) -> None:
     torch.manual_seed(0)
     n, e = 12, 40
     edge_index = torch.randint(0, n, (2, e))
@@ -145,7 +149,7 @@ def test_pna_layer_matches_reference() -> None:
     hist = tuple(torch.bincount(torch.bincount(edge_index[1], minlength=n)).tolist())
     layer = PNALayer(8, 3, ("mean", "min", "max", "std", "sum"),
                      ("identity", "amplification", "attenuation", "linear", "inverse_linear"),
-                     hist).double()
+                     hist, edge_gate).double()
     buckets = DegreeBuckets.from_edge_index(edge_index, n)
     assert buckets.sizes[0] == (0, int((buckets.deg == 0).sum())) and len(buckets.sizes) > 2
     x.requires_grad_(True)

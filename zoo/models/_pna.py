@@ -176,11 +176,15 @@ class PNALayer(nn.Module):
     """
 
     def __init__(self, channels: int, edge_dim: int, aggregators: tuple[str, ...],
-                 scalers: tuple[str, ...], deg_histogram: tuple[int, ...]) -> None:
+                 scalers: tuple[str, ...], deg_histogram: tuple[int, ...],
+                 edge_gate: bool = False) -> None:
         super().__init__()
         self.aggregators, self.scalers = tuple(aggregators), tuple(scalers)
         self.lin_src = nn.Linear(channels, channels)
         self.lin_edge = nn.Linear(edge_dim, channels, bias=False)
+        # Optional multiplicative (FiLM-style) edge modulation, as NG-GNN's modulate_edges:
+        # the message then carries sender state x edge weight, like a neuron's input w_ji a_j.
+        self.lin_gate = nn.Linear(edge_dim, channels, bias=False) if edge_gate else None
         self.lin_out = nn.Linear((1 + len(aggregators) * len(scalers)) * channels, channels)
         hist = torch.tensor(deg_histogram, dtype=torch.float64)
         d = torch.arange(len(hist), dtype=torch.float64)
@@ -192,10 +196,14 @@ class PNALayer(nn.Module):
         """Re-initialise the three linear maps."""
         for lin in (self.lin_src, self.lin_edge, self.lin_out):
             lin.reset_parameters()
+        if self.lin_gate is not None:
+            self.lin_gate.reset_parameters()
 
     def forward(self, x: Tensor, edge_attr: Tensor, buckets: DegreeBuckets) -> Tensor:
         """Update node features; ``edge_attr`` must be in ``buckets.perm`` order."""
         msg = self.lin_src(x).index_select(0, buckets.src)
+        if self.lin_gate is not None:  # m_ji = (W_s h_j) * (1 + W_g e_ji) + W_e e_ji
+            msg = msg * (1.0 + torch.nn.functional.linear(edge_attr, self.lin_gate.weight))
         msg = _AddEdgeTerm.apply(msg, edge_attr, self.lin_edge.weight)
         channels, rows = x.shape[1], []
         wants = ("min" in self.aggregators, "max" in self.aggregators, "std" in self.aggregators)

@@ -44,6 +44,11 @@ class GMNConfig:
         readout_layers: hidden layers of the readout MLP (default: 1).
         bidirectional: also pass messages backwards along each edge, with a
             learned direction embedding (default: True).
+        sin_emb: number of frequencies of the fixed sinusoidal embedding of every
+            scalar weight and bias (``[v, sin(2^k v), cos(2^k v)]``, as NG-GNN's
+            graph constructor); 0 feeds the raw scalars (default: 8).
+        edge_gate: modulate messages multiplicatively by their edge features
+            (default: True).
     """
 
     num_classes: int
@@ -60,6 +65,8 @@ class GMNConfig:
     readout: str = "mean_max"
     readout_layers: int = 1
     bidirectional: bool = True
+    sin_emb: int = 8
+    edge_gate: bool = True
 
     def __post_init__(self) -> None:
         for name in ("deg_histogram", "aggregators", "scalers"):
@@ -107,6 +114,35 @@ class GMNConfig:
     def replace(self, **changes: Any) -> GMNConfig:
         """Copy with some fields changed."""
         return replace(self, **changes)
+
+
+class ScalarSinEmbedding(nn.Module):
+    r"""Fixed sinusoidal features of scalar weights and biases.
+
+    .. math::
+        \gamma(v) = [v, \sin(2^0 v), \cos(2^0 v), \dots, \sin(2^{K-1} v), \cos(2^{K-1} v)]
+
+    A single linear map of a raw scalar gives the network little to separate
+    nearby values with; NG-GNN embeds every weight this way.
+
+    Shapes:
+        - **input:** :math:`(N, D)`
+        - **output:** :math:`(N, D (1 + 2K))`
+    """
+
+    freqs: Tensor
+
+    def __init__(self, num_freqs: int) -> None:
+        super().__init__()
+        self.factor = 1 + 2 * num_freqs
+        self.register_buffer("freqs", 2.0 ** torch.arange(num_freqs, dtype=torch.float32))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Embed every column of ``x`` (identity when there are no frequencies)."""
+        if self.factor == 1:
+            return x
+        angles = (x.unsqueeze(-1) * self.freqs.to(x.dtype)).flatten(1)
+        return torch.cat([x, torch.sin(angles), torch.cos(angles)], dim=1)
 
 
 class GraphPool(nn.Module):
@@ -185,12 +221,13 @@ class GraphMetanetwork(nn.Module):
     def __init__(self, config: GMNConfig) -> None:
         super().__init__()
         self.config = c = config
-        self.node_encoder = nn.Linear(c.node_dim, c.hidden)
+        self.scalar_emb = ScalarSinEmbedding(c.sin_emb)
+        self.node_encoder = nn.Linear(c.node_dim * self.scalar_emb.factor, c.hidden)
         self.pos_embedding = nn.Embedding(c.num_pos_ids, c.hidden)
         self.layer_embedding = nn.Embedding(c.num_layer_ids, c.hidden) if c.num_layer_ids else None
-        edge_in = c.edge_dim + (2 if c.bidirectional else 0)
+        edge_in = c.edge_dim * self.scalar_emb.factor + (2 if c.bidirectional else 0)
         self.convs = nn.ModuleList(
-            PNALayer(c.hidden, edge_in, c.aggregators, c.scalers, c.deg_histogram)
+            PNALayer(c.hidden, edge_in, c.aggregators, c.scalers, c.deg_histogram, c.edge_gate)
             for _ in range(c.num_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(c.hidden) for _ in range(c.num_layers))
         self.pooled = nn.ModuleList(GraphPool("mean") for _ in range(c.num_layers))
@@ -238,7 +275,8 @@ class GraphMetanetwork(nn.Module):
             batch, num_graphs = x.new_zeros(x.shape[0], dtype=torch.long), 1
         else:
             num_graphs = int(data.num_graphs) if isinstance(data, Batch) else int(batch.max()) + 1
-        h = self.node_encoder(x) + self.pos_embedding(data.pos_id)
+        h = self.node_encoder(self.scalar_emb(x)) + self.pos_embedding(data.pos_id)
+        edge_attr = self.scalar_emb(edge_attr)
         if self.layer_embedding is not None:
             h = h + self.layer_embedding(data.layer)
         if self.config.bidirectional:
