@@ -6,7 +6,6 @@ from store.catalog import Catalog, records_frame
 from store.errors import (
     AlignmentError,
     CatalogUnavailableError,
-    ChecksumMismatchError,
     DuplicateError,
     InvalidInputError,
     NotFoundError,
@@ -35,7 +34,6 @@ __all__ = [
     "Catalog",
     "CatalogUnavailableError",
     "CheckReport",
-    "ChecksumMismatchError",
     "DatasetRecord",
     "DuplicateError",
     "InvalidInputError",

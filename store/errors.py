@@ -5,7 +5,6 @@ from __future__ import annotations
 __all__ = [
     "AlignmentError",
     "CatalogUnavailableError",
-    "ChecksumMismatchError",
     "DuplicateError",
     "InvalidInputError",
     "NotFoundError",
@@ -34,10 +33,6 @@ class DuplicateError(ZooError):
     def __init__(self, message: str, existing_id: int | None = None) -> None:
         super().__init__(message)
         self.existing_id = existing_id
-
-
-class ChecksumMismatchError(ZooError):
-    """Stored bytes no longer match the checksum recorded in the catalog."""
 
 
 class AlignmentError(ZooError, ValueError):

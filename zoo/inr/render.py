@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from store import Catalog, InvalidInputError
-from zoo.inr.fit import render
+from zoo.inr.fit import psnr, render
 from zoo.models.siren import SirenConfig
 
 __all__ = ["reconstruct", "render_to_png"]
@@ -45,10 +45,10 @@ def render_to_png(catalog: Catalog, population: str | int, index: int, path: Pat
     import matplotlib.pyplot as plt
 
     out, original = reconstruct(catalog, population, index)
-    mse = float(np.mean((out - original) ** 2))
-    psnr = 10 * np.log10(1.0 / max(mse, 1e-12))
+    mse = torch.tensor(max(float(np.mean((out - original) ** 2)), 1e-12))
+    db = float(psnr(mse))
     fig, axes = plt.subplots(1, 2, figsize=(4, 2.2))
-    for ax, img, title in zip(axes, (original, out), ("image", f"INR ({psnr:.1f} dB)"),
+    for ax, img, title in zip(axes, (original, out), ("image", f"INR ({db:.1f} dB)"),
                               strict=True):
         ax.imshow(img, cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
@@ -57,4 +57,4 @@ def render_to_png(catalog: Catalog, population: str | int, index: int, path: Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return float(psnr)
+    return db
