@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from torch.utils.data import TensorDataset
 
 from store import Catalog, InvalidInputError, ModelRecord
 from zoo.graphs import NeuralGraphSpec, batch_population
+from zoo.inr.augment import WeightAugment, augment_siren_params
 from zoo.models.cnn import SmallCNN
 from zoo.models.gmn import GMNConfig, GraphMetanetwork
 from zoo.models.mlp import MLPClassifier
@@ -43,6 +44,8 @@ __all__ = [
     "normalise_weights",
     "weight_stats",
 ]
+
+ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 
 KINDS = ("gmn", "mlp-weights", "mlp", "cnn")
 WEIGHT_KINDS = ("gmn", "mlp-weights")
@@ -142,10 +145,14 @@ def _layer_slices(population_arch: dict[str, Any]) -> list[tuple[slice, slice]]:
     return out
 
 
-def normalise_weights(params: np.ndarray, population_arch: dict[str, Any],
-                      stats: list[list[float]]) -> np.ndarray:
-    """Standardise each layer's weights and biases with ``weight_stats`` (float32 copy)."""
-    out = params.astype(np.float32, copy=True)
+def normalise_weights(params: ArrayT, population_arch: dict[str, Any],
+                      stats: list[list[float]]) -> ArrayT:
+    """Standardise each layer's weights and biases with ``weight_stats`` (float32 copy).
+
+    Works on NumPy arrays and torch tensors alike. Shapes: ``[n, P] -> [n, P]``.
+    """
+    out: Any = (params.to(torch.float32, copy=True) if isinstance(params, Tensor)
+                else params.astype(np.float32, copy=True))
     for (w, b), (wm, wsd, bm, bsd) in zip(_layer_slices(population_arch), stats, strict=True):
         out[:, w] = (out[:, w] - wm) / wsd
         out[:, b] = (out[:, b] - bm) / bsd
@@ -161,16 +168,34 @@ def _graph_collate(spec: NeuralGraphSpec) -> Callable[[list[Any]], Any]:
     return collate
 
 
+def _augmenting_collate(kind: str, population_arch: dict[str, Any], augment: WeightAugment,
+                        stats: list[list[float]] | None) -> Callable[[list[Any]], Any]:
+    """Collate raw INR weights: random warp (global torch RNG), standardise, then batch."""
+    siren = SirenConfig(**population_arch)
+    spec = _siren_spec(population_arch) if kind == "gmn" else None
+
+    def collate(items: list[tuple[Tensor, Tensor]]) -> Any:
+        params = augment_siren_params(torch.stack([p for p, _ in items]), siren, augment)
+        if stats is not None:
+            params = normalise_weights(params, population_arch, stats)
+        labels = torch.stack([y for _, y in items])
+        return batch_population(params, spec, y=labels) if spec is not None else (params, labels)
+
+    return collate
+
+
 def load_inputs(catalog: Catalog, kind: str, source: str | int,
                 sample_ids: Sequence[int] | np.ndarray | None = None,
-                split: str | None = None, weight_norm: list[list[float]] | None = None
-                ) -> Inputs:
+                split: str | None = None, weight_norm: list[list[float]] | None = None,
+                augment: WeightAugment | None = None) -> Inputs:
     """Inputs of ``kind`` from a population (weight kinds) or a dataset (image kinds).
 
     Args:
         source: population (``gmn``, ``mlp-weights``) or dataset (``mlp``, ``cnn``).
         sample_ids: which samples, in this order (default: all, or those of ``split``).
         weight_norm: per-layer statistics (``weight_stats``) to standardise INR weights.
+        augment: weight kinds only: warp every INR randomly each time it is batched
+            (:mod:`zoo.inr.augment`; for training), standardising after the warp.
     """
     if kind in WEIGHT_KINDS:
         pop = catalog.get_population(source)
@@ -197,6 +222,10 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
                                     f"{missing[:5]}: fit INRs of those samples first")
         rows = np.array([row_of[int(s)] for s in ids], dtype=np.int64)
         params = catalog.arrays.read(pop.array_key)[rows]
+        if augment is not None:
+            x = torch.from_numpy(params.astype(np.float32))
+            return Inputs(TensorDataset(x, y),
+                          _augmenting_collate(kind, pop.arch, augment, weight_norm), ids)
         if weight_norm is not None:
             params = normalise_weights(params, pop.arch, weight_norm)
         x = torch.from_numpy(params)

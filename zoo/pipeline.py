@@ -13,7 +13,7 @@ from pathlib import Path
 
 from store import Catalog, ModelRecord
 from zoo.datasets import add_bundled_dataset
-from zoo.inr.fit import FitConfig
+from zoo.inr.fit import FitConfig, available_cores
 from zoo.inr.population import default_population_name, fit_population
 from zoo.models.siren import SirenConfig
 from zoo.train import TrainConfig
@@ -34,6 +34,7 @@ class PipelineConfig:
         epochs: training epochs per kind (kinds not listed use ``default_epochs``).
         probe: name and size of the probe set (test split) activations are recorded on.
         tag: tag put on every trained model, used to find them again.
+        fit_workers: processes fitting INR chunks in parallel (``None``: one per core).
     """
 
     dataset: str = "mnist-5k"
@@ -48,6 +49,7 @@ class PipelineConfig:
     probe: str = "test-500"
     probe_size: int = 500
     tag: str = "quickstart"
+    fit_workers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ def run_pipeline(catalog: Catalog, config: PipelineConfig, out_dir: Path,
         say(f"fitting INRs into population {pop_name}"
             + (f" (resuming at {existing.rows_done})" if existing else ""))
         fit_population(catalog, config.dataset, config.siren, config.fit, name=pop_name,
-                       limit=config.n_inrs, progress=fit_progress)
+                       limit=config.n_inrs, progress=fit_progress,
+                       workers=config.fit_workers or available_cores())
     if config.probe not in {p.name for p in catalog.list_probe_sets()}:
         inr_ids = set(catalog.population_sample_ids(pop_name).tolist())
         _, _, splits = catalog.dataset_arrays(config.dataset)

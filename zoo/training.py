@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from torch.utils.data import default_collate
 
 from store import ActivationRecord, Catalog, InvalidInputError, MetricRecord, ModelRecord
+from zoo.inr.augment import WeightAugment
 from zoo.kinds import (
     KINDS,
     WEIGHT_KINDS,
@@ -55,6 +57,7 @@ def train_model(
     hidden: int | None = None,
     layers: int | None = None,
     tags: Sequence[str] = (),
+    augment: WeightAugment | None = None,
     progress: bool = True,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
 ) -> ModelRecord:
@@ -63,9 +66,14 @@ def train_model(
     The registered model carries its checkpoint (safetensors), its architecture,
     the training config with both seeds, its source population or dataset, the
     per-epoch metrics and ``test_acc``/``test_loss`` of the selected weights.
+    ``augment`` (weight kinds only) warps the training INRs randomly every epoch
+    (:mod:`zoo.inr.augment`); validation and test INRs are never warped.
     """
     if kind not in KINDS:
         raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
+    if augment is not None and kind not in WEIGHT_KINDS:
+        raise InvalidInputError(f"weight-space augmentation applies to {WEIGHT_KINDS}, "
+                                f"not to {kind!r}")
     source, dataset_id, lineage = _source_of(catalog, kind, population, dataset)
     ds = catalog.get_dataset(dataset_id)
     pop_arch = catalog.get_population(source).arch if kind in WEIGHT_KINDS else None
@@ -77,13 +85,15 @@ def train_model(
         raw = load_inputs(catalog, kind, source, split="train")
         norm = weight_stats(raw.dataset.tensors[0].numpy(), pop_arch)
         arch["weight_norm"] = norm
-    train, val, test = (load_inputs(catalog, kind, source, split=s, weight_norm=norm)
-                        for s in ("train", "val", "test"))
+    train = load_inputs(catalog, kind, source, split="train", weight_norm=norm, augment=augment)
+    val, test = (load_inputs(catalog, kind, source, split=s, weight_norm=norm)
+                 for s in ("val", "test"))
     if len(train.sample_ids) == 0 or len(val.sample_ids) == 0:
         raise InvalidInputError(f"{lineage}: needs samples in both the train and val splits")
     result = train_classifier(lambda: build_model(kind, arch), train.dataset, val.dataset,
-                              config, collate=train.collate, on_epoch=on_epoch,
-                              progress=progress)
+                              config, collate=train.collate,
+                              val_collate=val.collate or default_collate,
+                              on_epoch=on_epoch, progress=progress)
     model = build_model(kind, arch)
     model.load_state_dict(result.best_state)
     metrics = [MetricRecord(0, name, float(getattr(m, name)), step=m.epoch, split=split)
@@ -99,7 +109,8 @@ def train_model(
                     MetricRecord(0, "test_loss", ev.loss, split="test")]
     return catalog.add_model(
         kind, checkpoint=state_dict_to_safetensors(result.best_state), arch=arch,
-        config={"train": config.to_dict(), **lineage, "best_epoch": result.best_epoch},
+        config={"train": config.to_dict(), **lineage, "best_epoch": result.best_epoch,
+                "augment": augment.to_dict() if augment is not None else None},
         dataset=dataset_id, seed=config.init_seed, tags=tags, metrics=metrics,
         population_id=lineage.get("population_id"),
     )

@@ -89,6 +89,22 @@ def test_chunking_and_resume_do_not_change_results() -> None:
     assert tail.start == 4
 
 
+def test_worker_processes_give_the_same_fit_in_order() -> None:
+    images = torch.tensor(mnist_digits()[:7], dtype=torch.float32)
+    fit = FitConfig(steps=6, batch_size=2)
+    serial = fit_inrs(images, SMALL, fit)
+    seen: list[int] = []
+    parallel = fit_inrs(images, SMALL, fit, workers=3, progress=seen.append)
+    assert seen == [2, 4, 6, 7]  # chunks arrive in order
+    assert torch.equal(parallel.params, serial.params)
+    assert torch.equal(parallel.mse, serial.mse)
+    resumed = list(iter_fit_chunks(images, SMALL, fit, first_chunk=2, workers=2))
+    assert [r.start for r in resumed] == [4, 6]
+    assert torch.equal(FitResult.concat(resumed).params, serial.params[4:])
+    with pytest.raises(ValueError, match="workers"):
+        next(iter_fit_chunks(images, SMALL, fit, workers=0))
+
+
 def test_progress_reports_inrs_done_per_chunk() -> None:
     seen: list[int] = []
     fit_inrs(np.zeros((5, 3, 3)), SMALL, FitConfig(steps=1, batch_size=2), progress=seen.append)

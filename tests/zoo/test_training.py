@@ -12,6 +12,7 @@ from torch import nn
 from store import Catalog, DuplicateError
 from zoo.datasets import add_bundled_dataset
 from zoo.graphs import flat_from_mlp_params, mlp_params_from_flat, permute_hidden
+from zoo.inr.augment import WeightAugment
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
 from zoo.kinds import load_inputs, load_model
@@ -115,6 +116,29 @@ def test_gmn_invariant_to_hidden_permutations_of_real_inrs(cat: Catalog) -> None
         a = model(inputs.collate(list(zip(params, labels, strict=True))))
         b = model(inputs.collate(list(zip(flat_perm, labels, strict=True))))
     torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["gmn", "mlp-weights"])
+def test_augmented_training_is_seeded_and_recorded(cat: Catalog, kind: str) -> None:
+    warp = WeightAugment(rotation_deg=10.0, scale=0.05, translation=0.05)
+    config = TrainConfig(epochs=2, batch_size=32, lr=3e-3, init_seed=3, data_seed=4)
+    record = train_model(cat, kind, config, population="inrs", augment=warp, progress=False)
+    assert record.config["augment"] == warp.to_dict()
+    plain = train_model(cat, kind, config, population="inrs", progress=False)
+    assert plain.config["augment"] is None
+    assert plain.sha256 != record.sha256  # the warps changed what was learned
+    with pytest.raises(DuplicateError):  # ...deterministically, given the data seed
+        train_model(cat, kind, config, population="inrs", augment=warp, progress=False)
+    # evaluation never warps: stored test accuracy equals a fresh evaluation
+    stored = next(m.value for m in cat.get_metrics(record.id) if m.name == "test_acc")
+    assert evaluate_model(cat, record.id, "test", store=False).accuracy == pytest.approx(stored)
+
+
+def test_augmenting_images_is_refused(cat: Catalog) -> None:
+    from store import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="augmentation"):
+        train_model(cat, "cnn", FAST, dataset="digits", augment=WeightAugment(), progress=False)
 
 
 def test_wrong_sources_are_clear_errors(cat: Catalog) -> None:

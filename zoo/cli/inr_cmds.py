@@ -44,23 +44,30 @@ def inr() -> None:
               help="Fit only this split (default: every sample).")
 @click.option("--limit", type=int, help="Fit only the first N selected samples.")
 @click.option("--name", help="Population name (default: DATASET/siren-wW-dD/sSEED).")
-@click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+@click.option("--workers", type=int,
+              help="Processes fitting chunks in parallel, one torch thread each "
+                   "(default: one per CPU core; 1 fits in this process).")
+@click.option("--threads", type=int,
+              help="torch CPU threads when --workers is 1 (default: torch's choice).")
 @location_options
 def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, steps: int,
             lr: float, batch_size: int, seed: int, split: str | None, limit: int | None,
-            name: str | None, threads: int | None) -> None:
+            name: str | None, workers: int | None, threads: int | None) -> None:
     """Fit one SIREN per image of a dataset, batched; resumes if interrupted.
 
     Example: zoo inr fit mnist-5k --width 32 --depth 3 --steps 60 --seed 0
     """
     import torch
 
-    from zoo.inr.fit import FitConfig
+    from zoo.inr.fit import FitConfig, available_cores
     from zoo.inr.population import fit_population
     from zoo.models.siren import SirenConfig
 
     if threads:
         torch.set_num_threads(threads)
+    if workers is not None and workers < 1:
+        raise click.BadParameter(f"--workers must be >= 1, got {workers}")
+    workers = workers or available_cores()
     try:
         siren = SirenConfig(hidden_width=width, depth=depth, w0=w0, w0_hidden=w0)
         fit = FitConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed)
@@ -83,7 +90,7 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
                 stderr.print(f"fitted {done}/{total} INRs, {status}")
 
         record = fit_population(cat, dataset, siren, fit, name=name, split=split, limit=limit,
-                                progress=report)
+                                progress=report, workers=workers)
         summary = _psnr_summary(cat, record.id)
     seconds = time.perf_counter() - started
     click.echo(f"population {record.name!r} (id {record.id}): {record.n_inrs} INRs, "

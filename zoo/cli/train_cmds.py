@@ -33,13 +33,18 @@ __all__ = ["register_commands"]
 @click.option("--patience", type=int, help="Stop after this many epochs without a better val acc.")
 @click.option("--hidden", type=int, help="Hidden width (kind-specific default).")
 @click.option("--layers", type=int, help="Message-passing / hidden / conv layers.")
+@click.option("--grad-clip", type=float, help="Clip the global gradient norm to this value.")
+@click.option("--augment/--no-augment", default=False, show_default=True,
+              help="gmn, mlp-weights: warp the training INRs randomly in weight space every "
+                   "epoch (rotation <= 15 deg, zoom +-10 %, shift +-5 % of the image).")
 @click.option("--tag", "tags", multiple=True, help="Tag the trained model (repeatable).")
 @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
 @json_option
 @location_options
 def train(loc: Locations, kind: str, population: str | None, dataset: str | None, seed: int,
           data_seed: int | None, epochs: int, batch_size: int, lr: float, weight_decay: float,
-          patience: int | None, hidden: int | None, layers: int | None, tags: tuple[str, ...],
+          patience: int | None, hidden: int | None, layers: int | None,
+          grad_clip: float | None, augment: bool, tags: tuple[str, ...],
           threads: int | None, as_json: bool) -> None:
     """Train a GMN or a baseline with a seed; register it with checkpoint, metrics, lineage.
 
@@ -49,6 +54,8 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
     """
     import torch
 
+    from zoo.inr.augment import WeightAugment
+    from zoo.kinds import WEIGHT_KINDS
     from zoo.train import TrainConfig
     from zoo.training import train_model
 
@@ -58,12 +65,16 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
         config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
                              weight_decay=weight_decay, init_seed=seed,
                              data_seed=seed if data_seed is None else data_seed,
-                             patience=patience)
+                             patience=patience, grad_clip=grad_clip)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    if augment and kind not in WEIGHT_KINDS:
+        raise click.BadParameter(f"--augment warps INR weights: it applies to "
+                                 f"{' and '.join(WEIGHT_KINDS)}, not {kind}")
+    warp = WeightAugment() if augment else None
     with open_catalog(loc) as cat:
         record = train_model(cat, kind, config, population=population, dataset=dataset,
-                             hidden=hidden, layers=layers, tags=tags,
+                             hidden=hidden, layers=layers, tags=tags, augment=warp,
                              on_epoch=None if stderr.is_terminal else _epoch_line)
         metrics = {m.name: m.value for m in cat.get_metrics(record.id) if m.step is None
                    or m.name == "best_val_acc"}

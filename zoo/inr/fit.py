@@ -21,9 +21,13 @@ with cosine decay; ``lr=1e-4`` (the SIREN paper's value) gave 22 dB after 300 st
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +41,7 @@ from zoo.models.siren import SirenConfig
 __all__ = [
     "FitConfig",
     "FitResult",
+    "available_cores",
     "fit_batch",
     "fit_inrs",
     "iter_fit_chunks",
@@ -174,8 +179,9 @@ def fit_batch(targets: Tensor, init_params: Tensor, siren: SirenConfig,
 
 
 def iter_fit_chunks(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitConfig,
-                    first_chunk: int = 0, start: int = 0) -> Iterator[FitResult]:
-    """Fit ``images`` chunk by chunk, yielding one :class:`FitResult` per chunk.
+                    first_chunk: int = 0, start: int = 0, workers: int = 1
+                    ) -> Iterator[FitResult]:
+    """Fit ``images`` chunk by chunk, yielding one :class:`FitResult` per chunk, in order.
 
     Chunk ``k`` holds images ``k * batch_size`` up to ``(k + 1) * batch_size`` and its
     INRs have global indices offset by ``start``. Chunks are independent and
@@ -183,21 +189,68 @@ def iter_fit_chunks(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitCon
     ``0 .. k-1`` resumes with ``first_chunk=k`` and gets what an uninterrupted run
     would have produced.
 
+    With ``workers > 1`` chunks are fitted in that many worker processes (one torch
+    thread each, the fastest use of several cores for these small kernels); results
+    still arrive in chunk order, and at most ``workers + 1`` chunks are in flight.
+
     Shapes:
         - **images:** ``[n, H, W]`` (or ``[n, H, W, C]``), floats in [0, 1]
     """
     x = _as_targets(images, siren)
     if first_chunk < 0 or start < 0:
         raise ValueError(f"first_chunk and start must be >= 0, got {first_chunk}, {start}")
-    for lo in range(first_chunk * fit.batch_size, x.shape[0], fit.batch_size):
-        chunk = x[lo:lo + fit.batch_size].to(torch.float32)
-        init = seeded_init_params(fit.seed, range(start + lo, start + lo + chunk.shape[0]), siren)
-        params, mse = fit_batch(chunk, init, siren, fit)
-        yield FitResult(params, mse, psnr(mse), start + lo)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    starts = range(first_chunk * fit.batch_size, x.shape[0], fit.batch_size)
+    jobs = ((x[lo:lo + fit.batch_size].to(torch.float32), siren, fit, start + lo)
+            for lo in starts)
+    if workers == 1 or len(starts) <= 1:
+        yield from (_fit_chunk(*job) for job in jobs)
+        return
+    yield from _fit_chunks_in_processes(jobs, min(workers, len(starts)))
+
+
+def _fit_chunk(chunk: Tensor, siren: SirenConfig, fit: FitConfig, offset: int) -> FitResult:
+    """Fit one chunk whose first INR has global index ``offset``."""
+    init = seeded_init_params(fit.seed, range(offset, offset + chunk.shape[0]), siren)
+    params, mse = fit_batch(chunk, init, siren, fit)
+    return FitResult(params, mse, psnr(mse), offset)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (the default number of fitting workers)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _one_thread_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def _fit_chunks_in_processes(jobs: Iterator[tuple[Tensor, SirenConfig, FitConfig, int]],
+                             workers: int) -> Iterator[FitResult]:
+    """:func:`_fit_chunk` over ``jobs`` in a pool of spawned processes, results in order."""
+    # fork, as torch's DataLoader workers: no re-import of the caller's __main__ (spawn
+    # needs an `if __name__ == "__main__"` guard in every script that calls this)
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread_worker)
+    pending: collections.deque[Future[FitResult]] = collections.deque()
+    try:
+        for job in jobs:
+            pending.append(pool.submit(_fit_chunk, *job))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def fit_inrs(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitConfig,
-             progress: Callable[[int], None] | None = None, start: int = 0) -> FitResult:
+             progress: Callable[[int], None] | None = None, start: int = 0,
+             workers: int = 1) -> FitResult:
     """Fit one SIREN per image, ``fit.batch_size`` INRs per vectorised step.
 
     Args:
@@ -207,6 +260,7 @@ def fit_inrs(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitConfig,
         progress: called after each chunk with the number of INRs fitted so far.
         start: global index of ``images[0]`` in its population (seeds the inits), so
             fitting a slice with its offset equals the matching rows of a full fit.
+        workers: processes fitting chunks in parallel (:func:`iter_fit_chunks`).
 
     Shapes:
         - **images:** ``[n, H, W]`` or ``[n, H, W, out_features]``
@@ -217,7 +271,7 @@ def fit_inrs(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitConfig,
         empty = torch.empty(0)
         return FitResult(torch.empty(0, siren.n_params), empty, empty, start)
     results = []
-    for result in iter_fit_chunks(x, siren, fit, start=start):
+    for result in iter_fit_chunks(x, siren, fit, start=start, workers=workers):
         results.append(result)
         if progress is not None:
             progress(result.start - start + result.params.shape[0])

@@ -59,12 +59,16 @@ def fit_population(
     split: str | None = None,
     limit: int | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    workers: int = 1,
 ) -> PopulationRecord:
     """Fit one SIREN per selected image of ``dataset`` and store them as a population.
 
     Args:
         progress: called after each stored chunk as ``progress(done, total, mean_psnr)``
             (and once before the first chunk, with the rows already stored: 0 unless resuming).
+        workers: processes fitting chunks in parallel; each chunk is stored as soon as it
+            and all chunks before it are done, so an interruption loses at most the
+            chunks in flight.
 
     Resumes a ``partial`` population of the same name when its configuration matches;
     refuses (``DuplicateError``) when the population is already complete.
@@ -102,7 +106,7 @@ def fit_population(
     if progress is not None:  # where we start: 0, or the rows a resumed fit already has
         progress(done, len(ids), float(np.mean(np.asarray(fit_metrics[:done, 1]))) if done
                  else 0.0)
-    for chunk in iter_fit_chunks(images, siren, fit, first_chunk=first_chunk):
+    for chunk in iter_fit_chunks(images, siren, fit, first_chunk=first_chunk, workers=workers):
         end = chunk.start + chunk.params.shape[0]
         writer.write(chunk.start, chunk.params.numpy())
         fit_metrics[chunk.start:end] = np.stack([chunk.mse.numpy(), chunk.psnr.numpy()], 1)

@@ -186,6 +186,7 @@ def train_classifier(
     config: TrainConfig,
     *,
     collate: Collate | None = None,
+    val_collate: Collate | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     progress: bool = True,
 ) -> TrainResult:
@@ -204,6 +205,8 @@ def train_classifier(
         val: labelled validation samples, same form.
         config: hyperparameters and seeds.
         collate: optional custom collate function (then a plain torch loader is used).
+        val_collate: collate for ``val`` when it differs from the training one
+            (e.g. training batches are augmented); default: ``collate``.
         on_epoch: called with each epoch's metrics as soon as they are known.
         progress: show a Rich progress bar (only on a terminal).
 
@@ -235,7 +238,8 @@ def train_classifier(
             for epoch in range(1, config.epochs + 1):
                 t0 = time.perf_counter()
                 train_loss, train_acc = _train_epoch(model, loader, optimizer, config, device)
-                result = evaluate(model, val, config.batch_size, collate=collate)
+                result = evaluate(model, val, config.batch_size,
+                                  collate=collate if val_collate is None else val_collate)
                 metrics = EpochMetrics(
                     epoch=epoch,
                     train_loss=train_loss,
