@@ -224,7 +224,8 @@ def test_config_and_module_conveniences() -> None:
     with pytest.raises(ValueError, match="unknown"):
         GMNConfig.from_dict({**config.to_dict(), "colour": 1})
     bad_changes: list[dict[str, Any]] = [
-        {"readout": "median"}, {"aggregators": ("mode",)}, {"dropout": 1.0}, {"hidden": 0}]
+        {"readout": "median"}, {"aggregators": ("mode",)}, {"dropout": 1.0}, {"hidden": 0},
+        {"sin_max_freq": 0.5}]
     for bad in bad_changes:
         with pytest.raises(ValueError):
             config.replace(**bad)
@@ -233,6 +234,20 @@ def test_config_and_module_conveniences() -> None:
     before = model.head.weight.clone()
     model.reset_parameters()
     assert not torch.equal(before, model.head.weight)
+
+
+def test_scalar_sin_embedding_frequencies_and_values() -> None:
+    from zoo.models.gmn import ScalarSinEmbedding
+
+    torch.testing.assert_close(ScalarSinEmbedding(8).freqs, 2.0 ** torch.arange(8.0))
+    emb = ScalarSinEmbedding(3, max_freq=4.0)
+    torch.testing.assert_close(emb.freqs, torch.tensor([1.0, 2.0, 4.0]))
+    x = torch.tensor([[0.5, -1.0]])  # [N=1, D=2]
+    out = emb(x)
+    assert out.shape == (1, 2 * 7)
+    angles = torch.tensor([0.5, 1.0, 2.0, -1.0, -2.0, -4.0])  # per column, then per frequency
+    torch.testing.assert_close(out, torch.cat([x[0], angles.sin(), angles.cos()]).unsqueeze(0))
+    assert torch.equal(ScalarSinEmbedding(0)(x), x)
 
 
 def test_gmn_runs_on_cnn_graphs() -> None:

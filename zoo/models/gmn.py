@@ -45,8 +45,11 @@ class GMNConfig:
         bidirectional: also pass messages backwards along each edge, with a
             learned direction embedding (default: True).
         sin_emb: number of frequencies of the fixed sinusoidal embedding of every
-            scalar weight and bias (``[v, sin(2^k v), cos(2^k v)]``, as NG-GNN's
-            graph constructor); 0 feeds the raw scalars (default: 8).
+            (standardised) scalar weight and bias, ``[v, sin(w_k v), cos(w_k v)]``
+            as NG-GNN's graph constructor does; 0 feeds the raw scalars (default: 8).
+        sin_max_freq: the frequencies ``w_k`` grow geometrically from 1 to this
+            (``w_k = sin_max_freq^(k / (sin_emb - 1))``; default: 128, i.e. ``2^k``
+            for 8 frequencies).
         edge_gate: modulate messages multiplicatively by their edge features
             (default: True).
     """
@@ -66,6 +69,7 @@ class GMNConfig:
     readout_layers: int = 1
     bidirectional: bool = True
     sin_emb: int = 8
+    sin_max_freq: float = 128.0
     edge_gate: bool = True
 
     def __post_init__(self) -> None:
@@ -79,6 +83,8 @@ class GMNConfig:
             raise ValueError("num_layer_ids and readout_layers must be >= 0")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.sin_max_freq >= 1.0:
+            raise ValueError(f"sin_max_freq must be >= 1, got {self.sin_max_freq}")
         if self.readout not in _POOLS:
             raise ValueError(f"readout must be one of {_POOLS}, got {self.readout!r}")
         if not self.deg_histogram or sum(self.deg_histogram) < 1:
@@ -120,7 +126,9 @@ class ScalarSinEmbedding(nn.Module):
     r"""Fixed sinusoidal features of scalar weights and biases.
 
     .. math::
-        \gamma(v) = [v, \sin(2^0 v), \cos(2^0 v), \dots, \sin(2^{K-1} v), \cos(2^{K-1} v)]
+        \gamma(v) = [v, \sin(\omega_0 v), \cos(\omega_0 v), \dots,
+            \sin(\omega_{K-1} v), \cos(\omega_{K-1} v)], \qquad
+        \omega_k = \omega_{max}^{k / (K - 1)}
 
     A single linear map of a raw scalar gives the network little to separate
     nearby values with; NG-GNN embeds every weight this way.
@@ -132,10 +140,11 @@ class ScalarSinEmbedding(nn.Module):
 
     freqs: Tensor
 
-    def __init__(self, num_freqs: int) -> None:
+    def __init__(self, num_freqs: int, max_freq: float = 128.0) -> None:
         super().__init__()
         self.factor = 1 + 2 * num_freqs
-        self.register_buffer("freqs", 2.0 ** torch.arange(num_freqs, dtype=torch.float32))
+        exponents = torch.arange(num_freqs, dtype=torch.float64) / max(num_freqs - 1, 1)
+        self.register_buffer("freqs", (max_freq ** exponents).to(torch.float32))
 
     def forward(self, x: Tensor) -> Tensor:
         """Embed every column of ``x`` (identity when there are no frequencies)."""
@@ -221,7 +230,7 @@ class GraphMetanetwork(nn.Module):
     def __init__(self, config: GMNConfig) -> None:
         super().__init__()
         self.config = c = config
-        self.scalar_emb = ScalarSinEmbedding(c.sin_emb)
+        self.scalar_emb = ScalarSinEmbedding(c.sin_emb, c.sin_max_freq)
         self.node_encoder = nn.Linear(c.node_dim * self.scalar_emb.factor, c.hidden)
         self.pos_embedding = nn.Embedding(c.num_pos_ids, c.hidden)
         self.layer_embedding = nn.Embedding(c.num_layer_ids, c.hidden) if c.num_layer_ids else None
