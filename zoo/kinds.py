@@ -71,8 +71,26 @@ def _siren_spec(arch: dict[str, Any]) -> NeuralGraphSpec:
 
 def default_arch(kind: str, *, num_classes: int, population_arch: dict[str, Any] | None = None,
                  sample_shape: Sequence[int] = (), hidden: int | None = None,
-                 layers: int | None = None) -> dict[str, Any]:
-    """The default architecture dict of a kind, sized to its input."""
+                 layers: int | None = None, dropout: float | None = None) -> dict[str, Any]:
+    """The default architecture dict of a kind, sized to its input.
+
+    ``dropout`` (a probability in [0, 1)) is the GMN's dropout after each layer and
+    readout block, or the MLP/CNN dropout after each hidden layer; default none.
+    """
+    if dropout is not None and not 0.0 <= dropout < 1.0:
+        raise InvalidInputError(f"dropout must be in [0, 1), got {dropout}")
+    arch = _default_arch(kind, num_classes, population_arch, sample_shape, hidden, layers)
+    if dropout:
+        if kind == "gmn":
+            arch["gmn"]["dropout"] = dropout
+        else:
+            arch["dropout"] = dropout
+    return arch
+
+
+def _default_arch(kind: str, num_classes: int, population_arch: dict[str, Any] | None,
+                  sample_shape: Sequence[int], hidden: int | None, layers: int | None
+                  ) -> dict[str, Any]:
     if kind == "gmn":
         assert population_arch is not None
         spec = _siren_spec(population_arch)

@@ -56,6 +56,7 @@ def train_model(
     dataset: str | None = None,
     hidden: int | None = None,
     layers: int | None = None,
+    dropout: float | None = None,
     tags: Sequence[str] = (),
     augment: WeightAugment | None = None,
     progress: bool = True,
@@ -78,7 +79,8 @@ def train_model(
     ds = catalog.get_dataset(dataset_id)
     pop_arch = catalog.get_population(source).arch if kind in WEIGHT_KINDS else None
     arch = default_arch(kind, num_classes=ds.num_classes, population_arch=pop_arch,
-                        sample_shape=ds.sample_shape, hidden=hidden, layers=layers)
+                        sample_shape=ds.sample_shape, hidden=hidden, layers=layers,
+                       dropout=dropout)
     norm = None
     if kind in WEIGHT_KINDS:  # standardise INR weights per layer with training-set statistics
         assert pop_arch is not None

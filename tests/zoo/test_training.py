@@ -155,3 +155,18 @@ def test_model_kinds_are_modules() -> None:
 
     arch = default_arch("cnn", num_classes=10, sample_shape=(8, 8))
     assert isinstance(build_model("cnn", arch), nn.Module)
+
+
+@pytest.mark.parametrize(("kind", "source"), [("gmn", {"population": "inrs"}),
+                                              ("mlp", {"dataset": "digits"})])
+def test_dropout_is_part_of_the_stored_architecture(cat: Catalog, kind: str,
+                                                    source: dict[str, str]) -> None:
+    from store import InvalidInputError
+
+    record = train_model(cat, kind, FAST, dropout=0.3, progress=False, **source)
+    arch = record.arch["gmn"] if kind == "gmn" else record.arch
+    assert arch["dropout"] == 0.3
+    _, model = load_model(cat, record.id)  # rebuilt with the same dropout
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.3 for m in model.modules())
+    with pytest.raises(InvalidInputError, match="dropout"):
+        train_model(cat, kind, FAST, dropout=1.0, progress=False, **source)

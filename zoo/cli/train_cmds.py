@@ -33,6 +33,8 @@ __all__ = ["register_commands"]
 @click.option("--patience", type=int, help="Stop after this many epochs without a better val acc.")
 @click.option("--hidden", type=int, help="Hidden width (kind-specific default).")
 @click.option("--layers", type=int, help="Message-passing / hidden / conv layers.")
+@click.option("--dropout", type=float,
+              help="Dropout probability (GMN: after each layer; MLP/CNN: hidden layers).")
 @click.option("--grad-clip", type=float, help="Clip the global gradient norm to this value.")
 @click.option("--augment/--no-augment", default=False, show_default=True,
               help="gmn, mlp-weights: warp the training INRs randomly in weight space every "
@@ -44,7 +46,7 @@ __all__ = ["register_commands"]
 def train(loc: Locations, kind: str, population: str | None, dataset: str | None, seed: int,
           data_seed: int | None, epochs: int, batch_size: int, lr: float, weight_decay: float,
           patience: int | None, hidden: int | None, layers: int | None,
-          grad_clip: float | None, augment: bool, tags: tuple[str, ...],
+          dropout: float | None, grad_clip: float | None, augment: bool, tags: tuple[str, ...],
           threads: int | None, as_json: bool) -> None:
     """Train a GMN or a baseline with a seed; register it with checkpoint, metrics, lineage.
 
@@ -74,7 +76,8 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
     warp = WeightAugment() if augment else None
     with open_catalog(loc) as cat:
         record = train_model(cat, kind, config, population=population, dataset=dataset,
-                             hidden=hidden, layers=layers, tags=tags, augment=warp,
+                             hidden=hidden, layers=layers, dropout=dropout, tags=tags,
+                             augment=warp,
                              on_epoch=None if stderr.is_terminal else _epoch_line)
         metrics = {m.name: m.value for m in cat.get_metrics(record.id) if m.step is None
                    or m.name == "best_val_acc"}
