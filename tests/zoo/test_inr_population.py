@@ -90,3 +90,5 @@ def test_cli_fit_show_render(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["inr", "render", "d12", "--index", "99", "--out", str(png)], env=env)
     assert bad.exit_code == 1 and "outside 0..11" in bad.output
     assert len(json.loads(zoo("ls", "--kind", "inr", "--json"))) == 12
+    bad = runner.invoke(cli, ["inr", "fit", "digits", "--workers", "0", "--name", "w0"], env=env)
+    assert bad.exit_code == 2 and "--workers must be >= 1" in bad.output
