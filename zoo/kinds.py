@@ -42,6 +42,7 @@ __all__ = [
     "load_inputs",
     "load_model",
     "normalise_weights",
+    "weight_inputs",
     "weight_stats",
 ]
 
@@ -177,29 +178,47 @@ def normalise_weights(params: ArrayT, population_arch: dict[str, Any],
     return out
 
 
-def _graph_collate(spec: NeuralGraphSpec) -> Callable[[list[Any]], Any]:
+def _graph_collate(spec: NeuralGraphSpec | None,
+                   prepare: Callable[[Tensor], Tensor] | None = None
+                   ) -> Callable[[list[Any]], Any]:
+    """Collate ``(params [P], label)`` items: stack, apply ``prepare`` to the ``[B, P]``
+    batch, then build neural graphs (``spec``) or keep ``(params, labels)`` (no spec)."""
     def collate(items: list[tuple[Tensor, Tensor]]) -> Any:
         params = torch.stack([p for p, _ in items])
-        labels = torch.stack([y for _, y in items])
-        return batch_population(params, spec, y=labels)
-
-    return collate
-
-
-def _augmenting_collate(kind: str, population_arch: dict[str, Any], augment: WeightAugment,
-                        stats: list[list[float]] | None) -> Callable[[list[Any]], Any]:
-    """Collate raw INR weights: random warp (global torch RNG), standardise, then batch."""
-    siren = SirenConfig(**population_arch)
-    spec = _siren_spec(population_arch) if kind == "gmn" else None
-
-    def collate(items: list[tuple[Tensor, Tensor]]) -> Any:
-        params = augment_siren_params(torch.stack([p for p, _ in items]), siren, augment)
-        if stats is not None:
-            params = normalise_weights(params, population_arch, stats)
+        if prepare is not None:
+            params = prepare(params)
         labels = torch.stack([y for _, y in items])
         return batch_population(params, spec, y=labels) if spec is not None else (params, labels)
 
     return collate
+
+
+def weight_inputs(kind: str, population_arch: dict[str, Any], raw: Inputs,
+                  weight_norm: list[list[float]] | None = None,
+                  augment: WeightAugment | None = None) -> Inputs:
+    """Inputs of a weight kind from ``raw`` (unnormalised INR weights ``[n, P]``).
+
+    ``weight_norm`` standardises them (:func:`weight_stats`); ``augment`` instead keeps
+    them raw and warps every INR randomly each time it is batched (:mod:`zoo.inr.augment`;
+    for training), standardising after the warp.
+    """
+    params, y = raw.dataset.tensors
+    spec = _siren_spec(population_arch) if kind == "gmn" else None
+    if augment is not None:
+        siren = SirenConfig(**population_arch)
+
+        def prepare(batch: Tensor) -> Tensor:
+            warped = augment_siren_params(batch, siren, augment)
+            if weight_norm is None:
+                return warped
+            return normalise_weights(warped, population_arch, weight_norm)
+
+        return Inputs(TensorDataset(params.to(torch.float32), y),
+                      _graph_collate(spec, prepare), raw.sample_ids)
+    if weight_norm is not None:
+        params = normalise_weights(params, population_arch, weight_norm)
+    collate = _graph_collate(spec) if spec is not None else None
+    return Inputs(TensorDataset(params, y), collate, raw.sample_ids)
 
 
 def load_inputs(catalog: Catalog, kind: str, source: str | int,
@@ -211,9 +230,7 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
     Args:
         source: population (``gmn``, ``mlp-weights``) or dataset (``mlp``, ``cnn``).
         sample_ids: which samples, in this order (default: all, or those of ``split``).
-        weight_norm: per-layer statistics (``weight_stats``) to standardise INR weights.
-        augment: weight kinds only: warp every INR randomly each time it is batched
-            (:mod:`zoo.inr.augment`; for training), standardising after the warp.
+        weight_norm, augment: weight kinds only, see :func:`weight_inputs`.
     """
     if kind in WEIGHT_KINDS:
         pop = catalog.get_population(source)
@@ -239,16 +256,9 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
             raise InvalidInputError(f"population {pop.name!r} has no INR for sample ids "
                                     f"{missing[:5]}: fit INRs of those samples first")
         rows = np.array([row_of[int(s)] for s in ids], dtype=np.int64)
-        params = catalog.arrays.read(pop.array_key)[rows]
-        if augment is not None:
-            x = torch.from_numpy(params.astype(np.float32))
-            return Inputs(TensorDataset(x, y),
-                          _augmenting_collate(kind, pop.arch, augment, weight_norm), ids)
-        if weight_norm is not None:
-            params = normalise_weights(params, pop.arch, weight_norm)
-        x = torch.from_numpy(params)
-        collate = _graph_collate(_siren_spec(pop.arch)) if kind == "gmn" else None
-        return Inputs(TensorDataset(x, y), collate, ids)
+        params = torch.from_numpy(catalog.arrays.read(pop.array_key)[rows])
+        raw = Inputs(TensorDataset(params, y), None, ids)
+        return weight_inputs(kind, pop.arch, raw, weight_norm, augment)
     x = torch.from_numpy(images[ids].astype(np.float32) / 255.0)
     x = x.permute(0, 3, 1, 2) if x.dim() == 4 else x.unsqueeze(1)  # [n, C, H, W]
     if kind == "mlp":

@@ -23,6 +23,7 @@ from zoo.kinds import (
     default_arch,
     load_inputs,
     load_model,
+    weight_inputs,
     weight_stats,
 )
 from zoo.registry import state_dict_to_safetensors
@@ -80,14 +81,14 @@ def train_model(
     pop_arch = catalog.get_population(source).arch if kind in WEIGHT_KINDS else None
     arch = default_arch(kind, num_classes=ds.num_classes, population_arch=pop_arch,
                         sample_shape=ds.sample_shape, hidden=hidden, layers=layers,
-                       dropout=dropout)
+                        dropout=dropout)
     norm = None
+    train = load_inputs(catalog, kind, source, split="train")
     if kind in WEIGHT_KINDS:  # standardise INR weights per layer with training-set statistics
         assert pop_arch is not None
-        raw = load_inputs(catalog, kind, source, split="train")
-        norm = weight_stats(raw.dataset.tensors[0].numpy(), pop_arch)
+        norm = weight_stats(train.dataset.tensors[0].numpy(), pop_arch)
         arch["weight_norm"] = norm
-    train = load_inputs(catalog, kind, source, split="train", weight_norm=norm, augment=augment)
+        train = weight_inputs(kind, pop_arch, train, norm, augment)
     val, test = (load_inputs(catalog, kind, source, split=s, weight_norm=norm)
                  for s in ("val", "test"))
     if len(train.sample_ids) == 0 or len(val.sample_ids) == 0:

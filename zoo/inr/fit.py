@@ -231,7 +231,7 @@ def _one_thread_worker() -> None:
 
 def _fit_chunks_in_processes(jobs: Iterator[tuple[Tensor, SirenConfig, FitConfig, int]],
                              workers: int) -> Iterator[FitResult]:
-    """:func:`_fit_chunk` over ``jobs`` in a pool of spawned processes, results in order."""
+    """:func:`_fit_chunk` over ``jobs`` in a pool of worker processes, results in order."""
     # fork, as torch's DataLoader workers: no re-import of the caller's __main__ (spawn
     # needs an `if __name__ == "__main__"` guard in every script that calls this)
     methods = multiprocessing.get_all_start_methods()
