@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from zoo.inr.native import grid_compose, mul_grid_sums, outer_scale_, sincos_
 from zoo.models.siren import (
     SirenConfig,
     grid_axis,
@@ -143,21 +144,21 @@ def _grid_forward(flat: Tensor, height: int, width: int, config: SirenConfig, bu
     w1 = w0s[0] * weights[0]  # [m, J, 2]
     a = torch.addcmul((w0s[0] * biases[0]).unsqueeze(1), ys.view(1, -1, 1), w1[:, None, :, 0])
     c = xs.view(1, -1, 1) * w1[:, None, :, 1]  # a: [m, H, J], c: [m, W, J]
-    sa, ca = torch.sin(a).unsqueeze(2), torch.cos(a).unsqueeze(2)
-    sc, cc = torch.sin(c).unsqueeze(1), torch.cos(c).unsqueeze(1)
     sines = [s[:m] for s in buf.sines]
     cosines = [s[:m] for s in buf.cosines]
-    grid_shape = (m, height, width, sines[0].shape[-1])
-    torch.mul(sa, cc, out=sines[0].view(grid_shape)).addcmul_(ca, sc)
-    if keep:
-        torch.mul(ca, cc, out=cosines[0].view(grid_shape)).addcmul_(sa, sc, value=-1.0)
+    sin_a, cos_a = torch.empty_like(a), torch.empty_like(a)
+    sin_c, cos_c = torch.empty_like(c), torch.empty_like(c)
+    sincos_(cos_a.copy_(a), sin_a)
+    sincos_(cos_c.copy_(c), sin_c)
+    grid_compose(sin_a, cos_a, sin_c, cos_c, sines[0], cosines[0] if keep else None)
     for k in range(1, len(weights) - 1):
         z = cosines[k]
         torch.baddbmm((w0s[k] * biases[k]).unsqueeze(1).expand(m, n_pix, -1), sines[k - 1],
                       (w0s[k] * weights[k]).transpose(1, 2), out=z)
-        torch.sin(z, out=sines[k])
         if keep:
-            z.cos_()
+            sincos_(z, sines[k])
+        else:
+            torch.sin(z, out=sines[k])
     out = buf.out[:m]
     torch.baddbmm(biases[-1].unsqueeze(1).expand(m, n_pix, -1), sines[-1],
                   weights[-1].transpose(1, 2), out=out)
@@ -228,17 +229,23 @@ def _mse_and_grad(flat: Tensor, targets: Tensor, height: int, width: int, config
     grad_w[-1].copy_(torch.bmm(g.transpose(1, 2), sines[-1]))
     grad_b[-1].copy_(g.sum(dim=1))
     if config.out_features == 1:  # outer product: cheaper as a broadcast multiply
-        gh = cosines[-1].mul_(g).mul_(weights[-1])
+        gh = outer_scale_(cosines[-1], g.view(m, n_pix), weights[-1].view(m, -1))
     else:
         gh = cosines[-1].mul_(torch.bmm(g, weights[-1], out=buf.scratch[:m]))
+    back = None  # d mse / d (first sine layer's output) once a hidden layer follows it
     for k in range(len(weights) - 2, 0, -1):  # gh: d mse / d (pre-sine of layer k) / w0
         grad_w[k].copy_(torch.bmm(gh.transpose(1, 2), sines[k - 1]).mul_(w0s[k]))
         grad_b[k].copy_(gh.sum(dim=1).mul_(w0s[k]))
         back = torch.bmm(gh, w0s[k] * weights[k], out=buf.scratch[:m])
-        gh = cosines[k - 1].mul_(back)
-    # First layer: z = w0 (W[:, 0] y_r + W[:, 1] x_c + b); reduce over columns, then rows.
-    gz = gh.view(m, height, width, -1)
-    rows, cols = gz.sum(dim=2), gz.sum(dim=1)  # [m, H, J], [m, W, J]
+        if k > 1:
+            gh = cosines[k - 1].mul_(back)
+    # First layer: z = w0 (W[:, 0] y_r + W[:, 1] x_c + b) and gh = cos z * back; its gradient
+    # needs only the sums of gh over columns (rows) and over rows (cols).
+    if back is None:  # depth 2: gh already holds the cosine factor
+        grid = gh.view(m, height, width, -1)
+        rows, cols = grid.sum(dim=2), grid.sum(dim=1)
+    else:
+        rows, cols = mul_grid_sums(cosines[0], back, height, width)
     ys, xs = grid_axis(height, flat.dtype), grid_axis(width, flat.dtype)
     grad_w[0][..., 0].copy_(torch.einsum("bhj,h->bj", rows, ys).mul_(w0s[0]))
     grad_w[0][..., 1].copy_(torch.einsum("bwj,w->bj", cols, xs).mul_(w0s[0]))
