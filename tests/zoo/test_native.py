@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from zoo.inr import native
-from zoo.inr.batched import batched_siren_forward, grid_siren_mse_and_grad, seeded_init_params
+from zoo.inr.batched import batched_siren_forward, seeded_init_params
+from zoo.inr.grid import grid_siren_mse_and_grad
 from zoo.models.siren import SirenConfig, make_coordinates
 
 
@@ -64,9 +65,14 @@ def test_sincos_on_non_contiguous_tensors_uses_torch() -> None:
     assert torch.allclose(z, expected_cos, atol=1e-6)
 
 
-def test_grid_compose_is_sine_and_cosine_of_the_sum(backend: str) -> None:
+# 32 runs the kernels' fixed-width instantiation, the others their generic loops.
+WIDTHS = [5, 32]
+
+
+@pytest.mark.parametrize("neurons", WIDTHS)
+def test_grid_compose_is_sine_and_cosine_of_the_sum(backend: str, neurons: int) -> None:
     gen = torch.Generator().manual_seed(1)
-    m, height, width, neurons = 3, 5, 7, 4
+    m, height, width = 3, 5, 7
     a = torch.randn(m, height, neurons, generator=gen, dtype=torch.float64) * 10
     c = torch.randn(m, width, neurons, generator=gen, dtype=torch.float64) * 10
     sin_out = torch.empty(m, height * width, neurons)
@@ -85,37 +91,59 @@ def test_grid_compose_is_sine_and_cosine_of_the_sum(backend: str) -> None:
                             c.cos().float(), torch.empty(m, height, neurons))
 
 
-def test_outer_scale_multiplies_by_the_outer_product(backend: str) -> None:
-    gen = torch.Generator().manual_seed(2)
-    x = torch.randn(4, 9, 6, generator=gen, dtype=torch.float64)
-    g = torch.randn(4, 9, generator=gen, dtype=torch.float64)
-    v = torch.randn(4, 6, generator=gen, dtype=torch.float64)
-    xf = x.float()
-    assert native.outer_scale_(xf, g.float(), v.float()) is xf
-    expected = torch.einsum("bnj,bn,bj->bnj", x, g, v)
-    assert (xf.double() - expected).abs().max() < 1e-5
-    with pytest.raises(ValueError, match="g must be"):
-        native.outer_scale_(xf, g.float()[:, :3], v.float())
-
-
-def test_mul_grid_sums_are_row_and_column_sums_of_the_product(backend: str) -> None:
+@pytest.mark.parametrize("neurons", WIDTHS)
+def test_mul_grid_sums_are_row_and_column_sums_of_the_product(backend: str,
+                                                               neurons: int) -> None:
     gen = torch.Generator().manual_seed(3)
-    m, height, width, neurons = 2, 6, 5, 3
+    m, height, width = 2, 6, 5
     x = torch.randn(m, height * width, neurons, generator=gen, dtype=torch.float64)
     u = torch.randn(m, height * width, neurons, generator=gen, dtype=torch.float64)
-    rows, cols = native.mul_grid_sums(x.float(), u.float(), height, width)
+    rows, cols = torch.full((m, height, neurons), 7.0), torch.full((m, width, neurons), 7.0)
+    native.mul_grid_sums(x.float(), u.float(), rows, cols)  # overwrites, never accumulates
     grid = (x * u).view(m, height, width, neurons)
-    assert rows.shape == (m, height, neurons) and cols.shape == (m, width, neurons)
     assert (rows.double() - grid.sum(dim=2)).abs().max() < 1e-5
     assert (cols.double() - grid.sum(dim=1)).abs().max() < 1e-5
     with pytest.raises(ValueError, match="must both be"):
-        native.mul_grid_sums(x.float(), u.float(), height + 1, width)
+        native.mul_grid_sums(x.float(), u.float(), rows[:, 1:], cols)
 
 
-@pytest.mark.parametrize("depth", [2, 3, 4])
-def test_float32_grid_gradient_matches_float64_autograd(backend: str, depth: int) -> None:
+@pytest.mark.parametrize("neurons", WIDTHS)
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_output_layer_backward_matches_float64_autograd(backend: str, n_out: int,
+                                                        neurons: int) -> None:
+    gen = torch.Generator().manual_seed(7)
+    m, n, scale = 3, 150, 30.0  # 150 pixels: more than one tile of the kernel
+    z = torch.randn(m, n, neurons, generator=gen, dtype=torch.float64) * 2
+    weight = torch.randn(m, n_out, neurons, generator=gen, dtype=torch.float64) * 0.3
+    bias = torch.randn(m, n_out, generator=gen, dtype=torch.float64) * 0.1
+    targets = torch.rand(m, n, n_out, generator=gen, dtype=torch.float64)
+    leaves = [t.clone().requires_grad_(True) for t in (z, weight, bias)]
+    z_, w_, b_ = leaves
+    y = torch.sin(z_) @ w_.transpose(1, 2) + b_.unsqueeze(1)
+    exact_mse = (y - targets).square().mean(dim=(1, 2))
+    exact_mse.sum().backward()
+    assert z_.grad is not None and w_.grad is not None and b_.grad is not None
+    cosines = z.cos().float()
+    mse, grad_w, grad_b, delta_sum = native.output_layer_backward_(
+        z.sin().float(), cosines, weight.float(), bias.float(), targets.float(), scale)
+    delta = scale * z_.grad  # cosines now hold w0 * d mse / d z
+
+    def close(got: torch.Tensor, want: torch.Tensor) -> bool:
+        return bool((got.double() - want).abs().max() <= 1e-5 * want.abs().max())
+
+    assert close(mse, exact_mse.detach())
+    assert close(grad_w, w_.grad) and close(grad_b, b_.grad)
+    assert close(cosines, delta) and close(delta_sum, delta.sum(dim=1))
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        native.output_layer_backward_(z.sin().float(), cosines, weight.float(), bias.float(),
+                                      targets.float()[:, 1:], scale)
+
+
+@pytest.mark.parametrize(("depth", "width"), [(2, 8), (3, 8), (4, 8), (3, 32)])
+def test_float32_grid_gradient_matches_float64_autograd(backend: str, depth: int,
+                                                        width: int) -> None:
     """The float32 fitting step (kernels or torch fallback) against a float64 autograd one."""
-    siren = SirenConfig(hidden_width=8, depth=depth)
+    siren = SirenConfig(hidden_width=width, depth=depth)
     params = seeded_init_params(0, range(5), siren, dtype=torch.float64)
     params += 0.05 * torch.randn(params.shape, dtype=torch.float64,
                                  generator=torch.Generator().manual_seed(5))

@@ -9,13 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoo.inr.batched import (
-    batched_siren_forward,
-    grid_siren_forward,
-    grid_siren_mse_and_grad,
-    init_batched_params,
-    seeded_init_params,
-)
+from zoo.inr.batched import batched_siren_forward, init_batched_params, seeded_init_params
+from zoo.inr.grid import grid_siren_forward, grid_siren_mse_and_grad
 from zoo.models.siren import (
     Siren,
     SirenConfig,

@@ -1,7 +1,7 @@
 """Fit SIRENs to images in bulk: many INRs per vectorised training step.
 
 Each chunk of ``FitConfig.batch_size`` images is fitted together: one batched
-forward/backward (:func:`~zoo.inr.batched.grid_siren_mse_and_grad`) and one Adam
+forward/backward (:func:`~zoo.inr.grid.grid_siren_mse_and_grad`) and one Adam
 step over the stacked ``[B, P]`` parameters per iteration. Because Adam is
 elementwise and the loss is the *sum over INRs of each INR's own mean squared
 error*, every INR sees exactly the updates it would get if fitted alone with its
@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zoo.inr.batched import grid_siren_forward, grid_siren_mse_and_grad, seeded_init_params
+from zoo.inr.batched import seeded_init_params
+from zoo.inr.grid import grid_siren_forward, grid_siren_mse_and_grad
 from zoo.models.siren import SirenConfig
 
 __all__ = [

@@ -34,12 +34,13 @@ __all__ = [
     "kernel_library",
     "mul_grid_sums",
     "native_enabled",
-    "outer_scale_",
+    "output_layer_backward_",
     "sincos_",
 ]
 
 _SOURCE = Path(__file__).with_name("_kernels.c")
-_FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC")
+_FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math",
+          "-fopenmp-simd", "-shared", "-fPIC")
 _log = logging.getLogger(__name__)
 
 
@@ -114,8 +115,9 @@ def kernel_library() -> ctypes.CDLL | None:
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     for name, argtypes in (("zoo_sincos", [ptr] * 3 + [i64]),
                            ("zoo_grid_compose", [ptr] * 6 + [i64] * 4),
-                           ("zoo_outer_scale", [ptr] * 3 + [i64] * 3),
-                           ("zoo_mul_grid_sums", [ptr] * 4 + [i64] * 4)):
+                           ("zoo_mul_grid_sums", [ptr] * 4 + [i64] * 4),
+                           ("zoo_output_layer_backward",
+                            [ptr] * 5 + [ctypes.c_float] + [ptr] * 4 + [i64] * 4)):
         getattr(lib, name).argtypes = argtypes
         getattr(lib, name).restype = None
     return lib
@@ -179,45 +181,77 @@ def grid_compose(sin_a: Tensor, cos_a: Tensor, sin_c: Tensor, cos_c: Tensor, sin
         torch.mul(ca, cc, out=cos_out.view(grid)).addcmul_(sa, sc, value=-1.0)
 
 
-def outer_scale_(x: Tensor, g: Tensor, v: Tensor) -> Tensor:
-    """Multiply ``x[b, n, j]`` in place by ``g[b, n] * v[b, j]``; returns ``x``.
-
-    Shapes:
-        - **x:** ``[m, N, J]``
-        - **g:** ``[m, N]``
-        - **v:** ``[m, J]``
-    """
-    m, n, neurons = x.shape
-    if g.shape != (m, n) or v.shape != (m, neurons):
-        raise ValueError(f"g must be [{m}, {n}] and v [{m}, {neurons}], "
-                         f"got {tuple(g.shape)} and {tuple(v.shape)}")
-    lib = kernel_library()
-    if lib is not None and _native_ok(x, g, v):
-        lib.zoo_outer_scale(x.data_ptr(), g.data_ptr(), v.data_ptr(), m, n, neurons)
-        return x
-    return x.mul_(g.unsqueeze(2)).mul_(v.unsqueeze(1))
-
-
-def mul_grid_sums(x: Tensor, u: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+def mul_grid_sums(x: Tensor, u: Tensor, rows: Tensor, cols: Tensor) -> None:
     """Row and column sums of the elementwise product ``x * u`` over a pixel grid.
 
-    ``rows[b, h] = sum_w (x * u)[b, h, w]`` and ``cols[b, w] = sum_h (x * u)[b, h, w]``,
+    Writes ``rows[b, h] = sum_w (x * u)[b, h, w]`` and ``cols[b, w] = sum_h (x * u)[b, h, w]``
     without storing the product (one pass instead of three).
 
     Shapes:
-        - **x**, **u:** ``[m, height * width, J]`` (row-major pixels)
-        - **output:** ``rows`` ``[m, height, J]``, ``cols`` ``[m, width, J]``
+        - **x**, **u:** ``[m, H * W, J]`` (row-major pixels)
+        - **rows:** ``[m, H, J]``, **cols:** ``[m, W, J]``, overwritten
     """
-    m, n, neurons = x.shape
-    if u.shape != x.shape or n != height * width:
-        raise ValueError(f"x and u must both be [{m}, {height * width}, {neurons}], "
-                         f"got {tuple(x.shape)} and {tuple(u.shape)}")
+    m, height, neurons = rows.shape
+    width = cols.shape[1]
+    shape = (m, height * width, neurons)
+    if x.shape != shape or u.shape != shape or cols.shape != (m, width, neurons):
+        raise ValueError(f"x and u must both be {list(shape)} for rows {list(rows.shape)} and "
+                         f"cols {list(cols.shape)}, got {list(x.shape)} and {list(u.shape)}")
     lib = kernel_library()
-    if lib is not None and _native_ok(x, u):
-        rows = x.new_empty(m, height, neurons)
-        cols = x.new_empty(m, width, neurons)
+    if lib is not None and _native_ok(x, u, rows, cols):
         lib.zoo_mul_grid_sums(x.data_ptr(), u.data_ptr(), rows.data_ptr(), cols.data_ptr(),
                               m, height, width, neurons)
-        return rows, cols
+        return
     grid = (x * u).view(m, height, width, neurons)
-    return grid.sum(dim=2), grid.sum(dim=1)
+    torch.sum(grid, dim=2, out=rows)
+    torch.sum(grid, dim=1, out=cols)
+
+
+def output_layer_backward_(sines: Tensor, cosines: Tensor, weight: Tensor, bias: Tensor,
+                           targets: Tensor, scale: float
+                           ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""Linear output layer, mean squared error and the backward pass down to the last sines.
+
+    With :math:`y = s W^\top + b` per INR, residual :math:`r = y - t` and
+    :math:`\mathrm{mse} = \operatorname{mean}(r^2)`, computes the MSE, the gradients of
+    ``W`` and ``b``, and overwrites ``cosines`` (which hold :math:`\cos z` of the last sine
+    layer, :math:`s = \sin z`) with :math:`\delta = \omega\, \partial \mathrm{mse} /
+    \partial z` for ``scale`` :math:`= \omega`, that layer's factor (so the gradient of its
+    weights is :math:`\delta^\top h` and of its bias :math:`\sum_n \delta`, also returned).
+    One pass over the activations instead of about eight.
+
+    Shapes:
+        - **sines**, **cosines:** ``[m, N, J]``
+        - **weight:** ``[m, O, J]``, **bias:** ``[m, O]``, **targets:** ``[m, N, O]``
+        - **output:** ``mse`` ``[m]``, ``grad_weight`` ``[m, O, J]``, ``grad_bias`` ``[m, O]``,
+          ``delta_sum`` ``[m, J]`` (the last sine layer's bias gradient)
+    """
+    m, n, neurons = sines.shape
+    n_out = weight.shape[1]
+    if (cosines.shape != sines.shape or weight.shape != (m, n_out, neurons)
+            or bias.shape != (m, n_out) or targets.shape != (m, n, n_out)):
+        raise ValueError(f"output_layer_backward_: inconsistent shapes {list(sines.shape)}, "
+                         f"{list(cosines.shape)}, {list(weight.shape)}, {list(bias.shape)}, "
+                         f"{list(targets.shape)}")
+    mse = sines.new_empty(m)
+    grad_weight = sines.new_empty(m, n_out, neurons)
+    grad_bias = sines.new_empty(m, n_out)
+    delta_sum = sines.new_empty(m, neurons)
+    lib = kernel_library()
+    if lib is not None and n_out <= 16 and _native_ok(sines, cosines, weight, bias, targets):
+        lib.zoo_output_layer_backward(
+            sines.data_ptr(), cosines.data_ptr(), weight.data_ptr(), bias.data_ptr(),
+            targets.data_ptr(), scale, mse.data_ptr(), grad_weight.data_ptr(),
+            grad_bias.data_ptr(), delta_sum.data_ptr(), m, n, neurons, n_out)
+        return mse, grad_weight, grad_bias, delta_sum
+    resid = torch.baddbmm(bias.unsqueeze(1), sines, weight.transpose(1, 2)).sub_(targets)
+    torch.mean(resid.square(), dim=(1, 2), out=mse)
+    g = resid.mul_(2.0 / (n * n_out))
+    torch.bmm(g.transpose(1, 2), sines, out=grad_weight)
+    torch.sum(g, dim=1, out=grad_bias)
+    if n_out == 1:  # an outer product: cheaper as a broadcast multiply
+        cosines.mul_(g).mul_(weight.mul(scale))
+    else:
+        cosines.mul_(torch.bmm(g, weight.mul(scale)))
+    torch.sum(cosines, dim=1, out=delta_sum)
+    return mse, grad_weight, grad_bias, delta_sum
