@@ -109,8 +109,9 @@ def kernel_library() -> ctypes.CDLL | None:
             _build(compiler, target)
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as err:
-        detail = getattr(err, "stderr", "") or err
-        _log.warning("compiling the SIREN kernels failed, using torch operators: %s", detail)
+        lines = str(getattr(err, "stderr", "") or err).strip().splitlines() or [""]
+        _log.warning("compiling the SIREN kernels failed, using torch operators (slower): %s",
+                     lines[0])
         return None
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     for name, argtypes in (("zoo_sincos", [ptr] * 3 + [i64]),
