@@ -179,6 +179,26 @@ class ArrayStore:
         """Read a whole stored array into memory."""
         return np.asarray(self.open(key)[...])
 
+    def read_rows(self, key: str, rows: npt.ArrayLike) -> np.ndarray:
+        """Read the given rows of a stored array, in the given order (repeats allowed).
+
+        Only the chunks holding those rows are read, so a split of a large population
+        costs its own size, not the array's.
+
+        Shapes:
+            - **rows:** ``[k]`` integer row indices
+            - **output:** ``[k, *shape[1:]]``
+        """
+        index = np.asarray(rows, dtype=np.int64).reshape(-1)
+        array = self.open(key)
+        if index.size and (index.min() < 0 or index.max() >= array.shape[0]):
+            raise InvalidInputError(f"row indices must be in [0, {array.shape[0]}) for "
+                                    f"array {key!r}")
+        unique, inverse = np.unique(index, return_inverse=True)
+        if unique.size == 0:
+            return np.empty((0, *array.shape[1:]), dtype=array.dtype)
+        return np.asarray(array.get_orthogonal_selection((unique,)))[inverse]
+
     def iter_blocks(self, key: str, block_rows: int | None = None) -> Iterator[np.ndarray]:
         """Yield consecutive row blocks of a stored array (chunk-sized by default)."""
         array = self.open(key)

@@ -256,7 +256,7 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
             raise InvalidInputError(f"population {pop.name!r} has no INR for sample ids "
                                     f"{missing[:5]}: fit INRs of those samples first")
         rows = np.array([row_of[int(s)] for s in ids], dtype=np.int64)
-        params = torch.from_numpy(catalog.arrays.read(pop.array_key)[rows])
+        params = torch.from_numpy(catalog.arrays.read_rows(pop.array_key, rows))
         raw = Inputs(TensorDataset(params, y), None, ids)
         return weight_inputs(kind, pop.arch, raw, weight_norm, augment)
     x = torch.from_numpy(images[ids].astype(np.float32) / 255.0)

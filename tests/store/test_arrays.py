@@ -29,6 +29,18 @@ class ArrayStoreContract:
         assert [b.shape[0] for b in blocks] == [8, 8, 8, 8, 5]
         assert np.array_equal(np.concatenate(blocks), data)
 
+    def test_read_rows_in_any_order(self, store: ArrayStore) -> None:
+        data = np.arange(40 * 3, dtype=np.float32).reshape(40, 3)
+        key = store.new_key("populations")
+        store.write(key, data, chunk_rows=8)
+        rows = np.array([33, 2, 2, 17, 0, 39])
+        assert np.array_equal(store.read_rows(key, rows), data[rows])
+        assert store.read_rows(key, np.array([], dtype=np.int64)).shape == (0, 3)
+        with pytest.raises(InvalidInputError, match="row indices"):
+            store.read_rows(key, [40])
+        with pytest.raises(InvalidInputError, match="row indices"):
+            store.read_rows(key, [-1])
+
     def test_streaming_writer_out_of_order_checksum(self, store: ArrayStore) -> None:
         data = np.arange(40, dtype=np.int64).reshape(10, 4)
         key = store.new_key("populations")
