@@ -7,6 +7,7 @@ activations registered per layer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from zoo.kinds import (
     WEIGHT_KINDS,
     build_model,
     default_arch,
+    default_micro_batch,
     load_inputs,
     load_model,
     weight_inputs,
@@ -69,13 +71,18 @@ def train_model(
     the training config with both seeds, its source population or dataset, the
     per-epoch metrics and ``test_acc``/``test_loss`` of the selected weights.
     ``augment`` (weight kinds only) warps the training INRs randomly every epoch
-    (:mod:`zoo.inr.augment`); validation and test INRs are never warped.
+    (:mod:`zoo.inr.augment`); validation and test INRs are never warped. Without
+    ``config.micro_batch`` the kind's :func:`~zoo.kinds.default_micro_batch` is used (and
+    stored with the config).
     """
     if kind not in KINDS:
         raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
     if augment is not None and kind not in WEIGHT_KINDS:
         raise InvalidInputError(f"weight-space augmentation applies to {WEIGHT_KINDS}, "
                                 f"not to {kind!r}")
+    if config.micro_batch is None:
+        config = dataclasses.replace(config,
+                                     micro_batch=default_micro_batch(kind, config.batch_size))
     source, dataset_id, lineage = _source_of(catalog, kind, population, dataset)
     ds = catalog.get_dataset(dataset_id)
     pop_arch = catalog.get_population(source).arch if kind in WEIGHT_KINDS else None

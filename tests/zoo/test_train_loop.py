@@ -264,6 +264,36 @@ def test_graph_batches_learn_and_are_deterministic() -> None:
     assert states_equal(r1.best_state, r2.best_state)
 
 
+def _max_weight_difference(a: dict[str, Tensor], b: dict[str, Tensor]) -> float:
+    return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+
+def test_micro_batches_give_the_updates_of_whole_batches(
+    small_digits: tuple[TensorDataset, TensorDataset],
+) -> None:
+    # 300 samples, batches of 32: the last batch has 12 samples (pieces of 8 and 4).
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=1e-2, init_seed=3, data_seed=4)
+    whole = train_classifier(lambda: TinyMLP(p=0.0), *small_digits, cfg, progress=False)
+    pieces = train_classifier(lambda: TinyMLP(p=0.0), *small_digits,
+                              dataclasses.replace(cfg, micro_batch=8), progress=False)
+    assert _max_weight_difference(whole.best_state, pieces.best_state) < 1e-4
+    for a, b in zip(whole.history, pieces.history, strict=True):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
+        assert (a.train_acc, a.val_acc) == (b.train_acc, b.val_acc)
+    moved = train_classifier(lambda: TinyMLP(p=0.0), *small_digits,
+                             dataclasses.replace(cfg, batch_size=8), progress=False)
+    assert _max_weight_difference(whole.best_state, moved.best_state) > 1e-2  # not a no-op
+
+
+def test_micro_batches_of_graphs() -> None:
+    train, val = graph_set(100, 0), graph_set(40, 1)
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=1e-2, init_seed=0, data_seed=1)
+    whole = train_classifier(TinyGNN, train, val, cfg, progress=False)
+    pieces = train_classifier(TinyGNN, train, val, dataclasses.replace(cfg, micro_batch=16),
+                              progress=False)
+    assert _max_weight_difference(whole.best_state, pieces.best_state) < 1e-4
+
+
 def test_evaluate_matches_direct_computation(
     small_digits: tuple[TensorDataset, TensorDataset],
 ) -> None:
@@ -313,6 +343,8 @@ def test_config_round_trip() -> None:
         ("data_seed", 2**64, "data_seed"),
         ("patience", 0, "patience"),
         ("grad_clip", 0.0, "grad_clip"),
+        ("micro_batch", 0, "micro_batch"),
+        ("micro_batch", 48, "must divide batch_size"),
         ("device", "not-a-device", "device"),
     ],
 )

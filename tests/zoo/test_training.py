@@ -15,7 +15,7 @@ from zoo.graphs import flat_from_mlp_params, mlp_params_from_flat, permute_hidde
 from zoo.inr.augment import WeightAugment
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
-from zoo.kinds import load_inputs, load_model
+from zoo.kinds import default_micro_batch, load_inputs, load_model
 from zoo.models.siren import SirenConfig
 from zoo.train import TrainConfig
 from zoo.training import evaluate_model, record_model, train_model
@@ -46,6 +46,8 @@ def test_train_register_record(cat: Catalog, kind: str, source: dict[str, str]) 
     record = train_model(cat, kind, FAST, progress=False, tags=["t"], **source)
     assert record.kind == kind and record.seed == 0 and record.tags == ("t",)
     assert record.config["train"]["init_seed"] == 0 and record.sha256
+    # GMN batches are computed in cache-sized pieces by default; the config says so.
+    assert record.config["train"]["micro_batch"] == default_micro_batch(kind, FAST.batch_size)
     assert record.config.get("population", record.config.get("dataset")) in ("inrs", "digits")
     names = [m.name for m in cat.get_metrics(record.id)]
     assert names.count("val_acc") == 2 and "test_acc" in names
@@ -170,3 +172,10 @@ def test_dropout_is_part_of_the_stored_architecture(cat: Catalog, kind: str,
     assert any(isinstance(m, nn.Dropout) and m.p == 0.3 for m in model.modules())
     with pytest.raises(InvalidInputError, match="dropout"):
         train_model(cat, kind, FAST, dropout=1.0, progress=False, **source)
+
+
+def test_default_micro_batch_only_splits_large_gmn_batches() -> None:
+    assert default_micro_batch("gmn", 64) == 16
+    assert default_micro_batch("gmn", 16) is None  # already small
+    assert default_micro_batch("gmn", 40) is None  # 16 does not divide it
+    assert default_micro_batch("mlp", 64) is None and default_micro_batch("cnn", 256) is None

@@ -36,6 +36,9 @@ __all__ = ["register_commands"]
 @click.option("--dropout", type=float,
               help="Dropout probability (GMN: after each layer; MLP/CNN: hidden layers).")
 @click.option("--grad-clip", type=float, help="Clip the global gradient norm to this value.")
+@click.option("--micro-batch", type=int,
+              help="Samples per forward/backward inside a batch, gradients accumulated (same "
+                   "updates, better cache use; default: 16 for gmn, whole batches otherwise).")
 @click.option("--augment/--no-augment", default=False, show_default=True,
               help="gmn, mlp-weights: warp the training INRs randomly in weight space every "
                    "epoch (rotation <= 15 deg, zoom +-10 %, shift +-5 % of the image).")
@@ -46,7 +49,8 @@ __all__ = ["register_commands"]
 def train(loc: Locations, kind: str, population: str | None, dataset: str | None, seed: int,
           data_seed: int | None, epochs: int, batch_size: int, lr: float, weight_decay: float,
           patience: int | None, hidden: int | None, layers: int | None,
-          dropout: float | None, grad_clip: float | None, augment: bool, tags: tuple[str, ...],
+          dropout: float | None, grad_clip: float | None, micro_batch: int | None,
+          augment: bool, tags: tuple[str, ...],
           threads: int | None, as_json: bool) -> None:
     """Train a GMN or a baseline with a seed; register it with checkpoint, metrics, lineage.
 
@@ -67,7 +71,8 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
         config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
                              weight_decay=weight_decay, init_seed=seed,
                              data_seed=seed if data_seed is None else data_seed,
-                             patience=patience, grad_clip=grad_clip)
+                             patience=patience, grad_clip=grad_clip,
+                             micro_batch=micro_batch)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     if augment and kind not in WEIGHT_KINDS:

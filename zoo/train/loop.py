@@ -157,25 +157,41 @@ def _train_epoch(
     config: TrainConfig,
     device: torch.device,
 ) -> tuple[float, float]:
-    """One pass over ``loader`` in train mode; returns (mean loss, accuracy)."""
+    """One pass over ``loader`` in train mode; returns (mean loss, accuracy).
+
+    The loader yields ``config.micro_batch``-sized pieces of the shuffled data (or whole
+    batches); ``batch_size / micro_batch`` consecutive pieces make one update, their
+    gradients accumulated with each piece's loss summed and divided by its batch's size.
+    """
     model.train()
+    n_samples = len(loader.dataset)
+    pieces = config.batch_size // config.micro_batch if config.micro_batch else 1
     total_loss, correct, seen = 0.0, 0, 0
-    for batch in loader:
+    for index, batch in enumerate(loader):
         inputs, y = _split_batch(batch, device)
-        optimizer.zero_grad(set_to_none=True)
+        if index % pieces == 0:
+            optimizer.zero_grad(set_to_none=True)
+            batch_start = index // pieces * config.batch_size
+            batch_size = min(config.batch_size, n_samples - batch_start)
         logits = model(inputs)
-        loss = F.cross_entropy(logits, y)
+        if pieces == 1:
+            loss = F.cross_entropy(logits, y)
+            piece_loss = loss * len(y)
+        else:
+            piece_loss = F.cross_entropy(logits, y, reduction="sum")
+            loss = piece_loss / batch_size
         if not torch.isfinite(loss.detach()):
             raise FloatingPointError(
                 f"training loss became {loss.item()}; lower lr or set grad_clip"
             )
         loss.backward()
-        if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        total_loss += float(loss.detach()) * len(y)
-        correct += int((logits.detach().argmax(dim=1) == y).sum())
         seen += len(y)
+        if index % pieces == pieces - 1 or seen == n_samples:
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+        total_loss += float(piece_loss.detach())
+        correct += int((logits.detach().argmax(dim=1) == y).sum())
     return total_loss / seen, correct / seen
 
 
@@ -225,9 +241,8 @@ def train_classifier(
         model = model_factory().to(device)
         order = torch.Generator().manual_seed(config.data_seed)
         torch.manual_seed(_dropout_seed(config.data_seed))
-        loader = make_loader(
-            train, config.batch_size, shuffle=True, generator=order, collate=collate
-        )
+        piece = config.micro_batch or config.batch_size
+        loader = make_loader(train, piece, shuffle=True, generator=order, collate=collate)
         optimizer = _make_optimizer(model, config)
         history: list[EpochMetrics] = []
         best_state: dict[str, Tensor] = {}
@@ -238,7 +253,7 @@ def train_classifier(
             for epoch in range(1, config.epochs + 1):
                 t0 = time.perf_counter()
                 train_loss, train_acc = _train_epoch(model, loader, optimizer, config, device)
-                result = evaluate(model, val, config.batch_size,
+                result = evaluate(model, val, piece,
                                   collate=collate if val_collate is None else val_collate)
                 metrics = EpochMetrics(
                     epoch=epoch,
