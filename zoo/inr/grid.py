@@ -5,9 +5,9 @@ This is the hot path of :func:`zoo.inr.fit.fit_batch`. On the grid of
 :math:`z_{hw} = A_h + C_w` with :math:`A_h = \omega_0 (W_{:,0}\, y_h + b)` and
 :math:`C_w = \omega_0 W_{:,1}\, x_w`, so :math:`\sin z` and :math:`\cos z` need sines of
 ``[B, H, J]`` and ``[B, W, J]`` only, plus broadcast products
-(:func:`~zoo.inr.native.grid_compose`). Hidden layers are one batched matrix product
+(:func:`~zoo.native.siren.grid_compose`). Hidden layers are one batched matrix product
 each (``[B, N, J]`` layout, as ``nn.Linear``); the output layer, the loss and the start
-of the backward pass are one fused pass (:func:`~zoo.inr.native.output_layer_backward_`).
+of the backward pass are one fused pass (:func:`~zoo.native.siren.output_layer_backward_`).
 The backward pass is written out (no autograd graph) with
 :math:`\delta_k = \omega_k\, \partial \mathrm{mse} / \partial z_k`, so that
 :math:`\nabla W_k = \delta_k^\top h_{k-1}`, :math:`\nabla b_k = \sum_n \delta_k` and
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from zoo.inr.native import grid_compose, mul_grid_sums, output_layer_backward_, sincos_
 from zoo.models.siren import SirenConfig, grid_axis, unflatten_params
+from zoo.native.siren import grid_compose, mul_grid_sums, output_layer_backward_, sincos_
 
 __all__ = ["grid_siren_forward", "grid_siren_mse_and_grad"]
 

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from zoo.native.pna import block_stats, block_stats_backward
+
 __all__ = ["AGGREGATORS", "SCALERS", "DegreeBuckets", "PNALayer"]
 
 AGGREGATORS = ("mean", "min", "max", "std", "sum")
@@ -83,57 +85,40 @@ class _AddEdgeTerm(torch.autograd.Function):
 class _BlockStats(torch.autograd.Function):
     """Sum, min, max and sum of squares of ``(n, d, F)`` over ``d``, with a lean backward.
 
-    Unrequested statistics come back as ``(n, 0)`` placeholders. Min/max use
-    ``torch.min/max(x, dim)`` and their indices, so the gradient goes to the
-    first extreme among ties, as for those functions. (Autograd's own backward
-    of these reductions costs several extra passes over the edges.)
+    Unrequested statistics come back as ``(n, 0)`` placeholders. The gradient of min/max
+    goes to the first extreme among ties, as for ``torch.min/max(x, dim)``. Both passes
+    are one compiled kernel each where available (:mod:`zoo.native.pna`); autograd's own
+    backward of these reductions costs several extra passes over the edges.
     """
 
     @staticmethod
     def forward(ctx: Any, block: Tensor, want_min: bool, want_max: bool,
                 want_sq: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        empty = block.new_zeros(block.shape[0], 0)
-        no_index = torch.zeros(0, dtype=torch.long, device=block.device)
-        mn, i_min = block.min(dim=1) if want_min else (empty, no_index)
-        mx, i_max = block.max(dim=1) if want_max else (empty, no_index)
-        sq = (block * block).sum(dim=1) if want_sq else empty
+        total, mn, mx, sq, i_min, i_max = block_stats(block, want_min, want_max, want_sq)
         ctx.save_for_backward(block, i_min, i_max)
         ctx.wants = (want_min, want_max, want_sq)
-        return block.sum(dim=1), mn, mx, sq
+        return total, mn, mx, sq
 
     @staticmethod
     def backward(ctx: Any, g_sum: Tensor | None, g_min: Tensor | None, g_max: Tensor | None,
                  g_sq: Tensor | None) -> tuple[Tensor, None, None, None]:
         block, i_min, i_max = ctx.saved_tensors
         want_min, want_max, want_sq = ctx.wants
-        base = g_sum if g_sum is not None else block.new_zeros(block.shape[0], block.shape[2])
-        if want_sq and g_sq is not None:
-            grad = torch.addcmul(base.unsqueeze(1), block, g_sq.unsqueeze(1), value=2.0)
-        else:
-            grad = base.unsqueeze(1).expand_as(block).clone()
-        if want_min and g_min is not None:
-            grad.scatter_add_(1, i_min.unsqueeze(1), g_min.unsqueeze(1))
-        if want_max and g_max is not None:
-            grad.scatter_add_(1, i_max.unsqueeze(1), g_max.unsqueeze(1))
+        grad = block_stats_backward(block, g_sum, g_min if want_min else None,
+                                    g_max if want_max else None, g_sq if want_sq else None,
+                                    i_min, i_max)
         return grad, None, None, None
 
 
 def _block_stats(
     block: Tensor, want_min: bool, want_max: bool, want_sq: bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """:class:`_BlockStats` when gradients are needed, else the fastest kernels.
-
-    Without gradients the block is used as scratch space (squared in place).
-    """
+    """:class:`_BlockStats` when gradients are needed, else the kernels without indices."""
     if block.requires_grad:
         out: tuple[Tensor, Tensor, Tensor, Tensor] = _BlockStats.apply(
             block, want_min, want_max, want_sq)
         return out
-    empty = block.new_zeros(block.shape[0], 0)
-    total = block.sum(dim=1)
-    mn = block.amin(dim=1) if want_min else empty
-    mx = block.amax(dim=1) if want_max else empty
-    return total, mn, mx, block.square_().sum(dim=1) if want_sq else empty
+    return block_stats(block, want_min, want_max, want_sq, with_indices=False)[:4]
 
 
 class PNALayer(nn.Module):

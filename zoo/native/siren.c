@@ -1,23 +1,6 @@
-/* Compiled kernels for the SIREN fitting hot path (see zoo/inr/native.py).
- *
- * Plain C that the compiler vectorises (-O3 -march=native): no intrinsics, so it builds
- * on any CPU gcc or clang targets. Every function has a torch fallback in native.py and
- * is tested against a float64 reference.
- */
-#include <stdint.h>
-#include <math.h>
-
-/* Kernels over neurons j are written once as an always-inlined body and instantiated for the
- * usual hidden widths: with j a compile-time constant the compiler emits straight-line vector
- * code for the inner loops (about twice as fast at j = 32 as the generic loop). */
-#define BODY static inline __attribute__((always_inline)) void
-#define WITH_WIDTH(j, call)                          \
-    switch (j) {                                     \
-    case 16: { const int64_t jc = 16; call; break; } \
-    case 32: { const int64_t jc = 32; call; break; } \
-    case 64: { const int64_t jc = 64; call; break; } \
-    default: { const int64_t jc = j; call; break; }  \
-    }
+/* Kernels of the SIREN fitting hot path (zoo/inr/grid.py); wrappers and torch fallbacks in
+ * zoo/native/siren.py, tested against float64 references. */
+#include "common.h"
 
 /* s[i] = sin(z[i]), c[i] = cos(z[i]); c may alias z (in place), s may not.
  *

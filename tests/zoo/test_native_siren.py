@@ -1,37 +1,20 @@
-"""The compiled SIREN kernels (zoo/inr/native.py) against float64 references and torch."""
+"""The compiled SIREN kernels (zoo/native/siren.py) against float64 references and torch."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
 
-from zoo.inr import native
+from zoo import native
 from zoo.inr.batched import batched_siren_forward, seeded_init_params
 from zoo.inr.grid import grid_siren_mse_and_grad
 from zoo.models.siren import SirenConfig, make_coordinates
+from zoo.native import siren as kernels
 
-
-@pytest.fixture(autouse=True)
-def _fresh_library() -> Iterator[None]:
-    """Every test decides for itself whether the kernels are enabled."""
-    native.kernel_library.cache_clear()
-    yield
-    native.kernel_library.cache_clear()
-
-
-@pytest.fixture(params=["native", "torch"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test once with the compiled kernels and once with the torch fallback."""
-    if request.param == "torch":
-        monkeypatch.setenv("ZOO_NATIVE_KERNELS", "0")
-        assert native.kernel_library() is None
-    elif native.kernel_library() is None:
-        pytest.skip("no C compiler here: only the torch fallback can be tested")
-    return str(request.param)
+pytestmark = pytest.mark.usefixtures("fresh_kernels")
 
 
 def test_sincos_matches_float64_reference(backend: str) -> None:
@@ -44,7 +27,7 @@ def test_sincos_matches_float64_reference(backend: str) -> None:
     z = torch.cat([z.flatten(), special])
     exact = z.double()
     sin_out = torch.empty_like(z)
-    result = native.sincos_(z, sin_out)
+    result = kernels.sincos_(z, sin_out)
     assert result is z  # cos is written in place
     assert (sin_out.double() - torch.sin(exact)).abs().max() < 2e-7
     assert (z.double() - torch.cos(exact)).abs().max() < 2e-7
@@ -52,7 +35,7 @@ def test_sincos_matches_float64_reference(backend: str) -> None:
 
 def test_sincos_rejects_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="shapes differ"):
-        native.sincos_(torch.zeros(3), torch.zeros(4))
+        kernels.sincos_(torch.zeros(3), torch.zeros(4))
 
 
 def test_sincos_on_non_contiguous_tensors_uses_torch() -> None:
@@ -60,7 +43,7 @@ def test_sincos_on_non_contiguous_tensors_uses_torch() -> None:
     z = base.t()  # not contiguous: the kernel would read it in the wrong order
     sin_out = torch.empty_like(z)
     expected_sin, expected_cos = torch.sin(z), torch.cos(z)
-    native.sincos_(z, sin_out)
+    kernels.sincos_(z, sin_out)
     assert torch.allclose(sin_out, expected_sin, atol=1e-6)
     assert torch.allclose(z, expected_cos, atol=1e-6)
 
@@ -77,17 +60,17 @@ def test_grid_compose_is_sine_and_cosine_of_the_sum(backend: str, neurons: int) 
     c = torch.randn(m, width, neurons, generator=gen, dtype=torch.float64) * 10
     sin_out = torch.empty(m, height * width, neurons)
     cos_out = torch.empty(m, height * width, neurons)
-    native.grid_compose(a.sin().float(), a.cos().float(), c.sin().float(), c.cos().float(),
+    kernels.grid_compose(a.sin().float(), a.cos().float(), c.sin().float(), c.cos().float(),
                         sin_out, cos_out)
     total = (a[:, :, None, :] + c[:, None, :, :]).reshape(m, height * width, neurons)
     assert (sin_out.double() - total.sin()).abs().max() < 1e-6
     assert (cos_out.double() - total.cos()).abs().max() < 1e-6
     sin_only = torch.empty_like(sin_out)
-    native.grid_compose(a.sin().float(), a.cos().float(), c.sin().float(), c.cos().float(),
+    kernels.grid_compose(a.sin().float(), a.cos().float(), c.sin().float(), c.cos().float(),
                         sin_only)
     assert torch.equal(sin_only, sin_out)
     with pytest.raises(ValueError, match="outputs must be"):
-        native.grid_compose(a.sin().float(), a.cos().float(), c.sin().float(),
+        kernels.grid_compose(a.sin().float(), a.cos().float(), c.sin().float(),
                             c.cos().float(), torch.empty(m, height, neurons))
 
 
@@ -99,12 +82,12 @@ def test_mul_grid_sums_are_row_and_column_sums_of_the_product(backend: str,
     x = torch.randn(m, height * width, neurons, generator=gen, dtype=torch.float64)
     u = torch.randn(m, height * width, neurons, generator=gen, dtype=torch.float64)
     rows, cols = torch.full((m, height, neurons), 7.0), torch.full((m, width, neurons), 7.0)
-    native.mul_grid_sums(x.float(), u.float(), rows, cols)  # overwrites, never accumulates
+    kernels.mul_grid_sums(x.float(), u.float(), rows, cols)  # overwrites, never accumulates
     grid = (x * u).view(m, height, width, neurons)
     assert (rows.double() - grid.sum(dim=2)).abs().max() < 1e-5
     assert (cols.double() - grid.sum(dim=1)).abs().max() < 1e-5
     with pytest.raises(ValueError, match="must both be"):
-        native.mul_grid_sums(x.float(), u.float(), rows[:, 1:], cols)
+        kernels.mul_grid_sums(x.float(), u.float(), rows[:, 1:], cols)
 
 
 @pytest.mark.parametrize("neurons", WIDTHS)
@@ -124,7 +107,7 @@ def test_output_layer_backward_matches_float64_autograd(backend: str, n_out: int
     exact_mse.sum().backward()
     assert z_.grad is not None and w_.grad is not None and b_.grad is not None
     cosines = z.cos().float()
-    mse, grad_w, grad_b, delta_sum = native.output_layer_backward_(
+    mse, grad_w, grad_b, delta_sum = kernels.output_layer_backward_(
         z.sin().float(), cosines, weight.float(), bias.float(), targets.float(), scale)
     delta = scale * z_.grad  # cosines now hold w0 * d mse / d z
 
@@ -135,7 +118,7 @@ def test_output_layer_backward_matches_float64_autograd(backend: str, n_out: int
     assert close(grad_w, w_.grad) and close(grad_b, b_.grad)
     assert close(cosines, delta) and close(delta_sum, delta.sum(dim=1))
     with pytest.raises(ValueError, match="inconsistent shapes"):
-        native.output_layer_backward_(z.sin().float(), cosines, weight.float(), bias.float(),
+        kernels.output_layer_backward_(z.sin().float(), cosines, weight.float(), bias.float(),
                                       targets.float()[:, 1:], scale)
 
 
@@ -165,11 +148,11 @@ def test_failed_build_falls_back_to_torch_with_a_warning(
         caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("ZOO_KERNEL_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "false")  # exists everywhere and always fails
-    with caplog.at_level(logging.WARNING, logger="zoo.inr.native"):
+    with caplog.at_level(logging.WARNING, logger="zoo.native"):
         assert native.kernel_library() is None
-    assert "compiling the SIREN kernels failed" in caplog.text
+    assert "compiling the zoo's C kernels failed" in caplog.text
     z, sin_out = torch.tensor([0.5, -2.0]), torch.empty(2)
-    native.sincos_(z, sin_out)
+    kernels.sincos_(z, sin_out)
     assert torch.allclose(sin_out, torch.sin(torch.tensor([0.5, -2.0])))
 
 

@@ -1,134 +1,22 @@
-"""Optional compiled kernels for the SIREN fitting hot path, with torch fallbacks.
+"""SIREN-fitting kernels (``siren.c``) with torch fallbacks; see :mod:`zoo.native`.
 
 ``torch.sin`` and ``torch.cos`` on the ``[m, N, J]`` hidden activations took a third
 of a batched fitting step on the CPU (two passes at ~1.3 ns per element each).
-:func:`sincos_` computes both in one vectorised pass of ``_kernels.c`` (~0.4 ns per
-element for the pair). The C file is compiled on first use with the system C compiler
-(``-O3 -march=native``) into a per-user cache keyed by the source, the flags and the
-CPU, and loaded with :mod:`ctypes`; no build step, no torch headers.
-
-Without a C compiler, on a failed build, for non-contiguous or non-float32 tensors, or
-with ``ZOO_NATIVE_KERNELS=0`` in the environment, every function computes the same
-values with torch operators instead (to float32 rounding: the kernels' error is
-~1e-7 absolute, tested against a float64 reference).
+:func:`sincos_` computes both in one vectorised pass (~0.4 ns per element for the pair);
+the other kernels fuse the elementwise work around the matrix products of
+:mod:`zoo.inr.grid`. Each function computes the same values with torch operators when the
+kernels are unavailable (to float32 rounding: the kernels' error is ~1e-7 absolute, tested
+against a float64 reference).
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import hashlib
-import logging
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
-
 import torch
 from torch import Tensor
 
-__all__ = [
-    "grid_compose",
-    "kernel_library",
-    "mul_grid_sums",
-    "native_enabled",
-    "output_layer_backward_",
-    "sincos_",
-]
+from zoo.native import kernel_library, plain_float32
 
-_SOURCE = Path(__file__).with_name("_kernels.c")
-_FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math",
-          "-fopenmp-simd", "-shared", "-fPIC")
-_log = logging.getLogger(__name__)
-
-
-def native_enabled() -> bool:
-    """Whether compiled kernels may be used (``ZOO_NATIVE_KERNELS`` is not ``0``/``false``)."""
-    return os.environ.get("ZOO_NATIVE_KERNELS", "1").strip().lower() not in ("0", "false", "no")
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("ZOO_KERNEL_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    base = Path(root) if root else Path.home() / ".cache"
-    return base if os.environ.get("ZOO_KERNEL_CACHE") else base / "model-zoo" / "kernels"
-
-
-def _cpu_signature() -> str:
-    """Machine and CPU feature flags: a library built with -march=native runs only there."""
-    flags = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                flags = line
-                break
-    except OSError:
-        pass
-    return f"{platform.machine()} {flags}"
-
-
-def _compiler() -> str | None:
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return name
-    return None
-
-
-def _build(compiler: str, target: Path) -> None:
-    """Compile ``_kernels.c`` to ``target`` atomically (concurrent builders do not clash)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
-        subprocess.run([compiler, *_FLAGS, str(_SOURCE), "-o", tmp, "-lm"], check=True,
-                       capture_output=True, text=True, timeout=120)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@functools.cache
-def kernel_library() -> ctypes.CDLL | None:
-    """The compiled kernels, built on first call; ``None`` when unavailable (then torch is used).
-
-    The result is cached for the process (and inherited by forked workers).
-    """
-    if not native_enabled():
-        return None
-    compiler = _compiler()
-    if compiler is None:
-        _log.info("no C compiler found: SIREN kernels fall back to torch operators")
-        return None
-    key = hashlib.sha256("\0".join([_SOURCE.read_text(), compiler, *_FLAGS,
-                                    _cpu_signature()]).encode()).hexdigest()[:16]
-    target = _cache_dir() / f"zoo_kernels_{key}.so"
-    try:
-        if not target.exists():
-            _build(compiler, target)
-        lib = ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError) as err:
-        lines = str(getattr(err, "stderr", "") or err).strip().splitlines() or [""]
-        _log.warning("compiling the SIREN kernels failed, using torch operators (slower): %s",
-                     lines[0])
-        return None
-    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-    for name, argtypes in (("zoo_sincos", [ptr] * 3 + [i64]),
-                           ("zoo_grid_compose", [ptr] * 6 + [i64] * 4),
-                           ("zoo_mul_grid_sums", [ptr] * 4 + [i64] * 4),
-                           ("zoo_output_layer_backward",
-                            [ptr] * 5 + [ctypes.c_float] + [ptr] * 4 + [i64] * 4)):
-        getattr(lib, name).argtypes = argtypes
-        getattr(lib, name).restype = None
-    return lib
-
-
-def _native_ok(*tensors: Tensor) -> bool:
-    """Whether the kernels can read these tensors as plain float32 arrays."""
-    return all(t.dtype == torch.float32 and t.device.type == "cpu" and t.is_contiguous()
-               for t in tensors)
-
+__all__ = ["grid_compose", "mul_grid_sums", "output_layer_backward_", "sincos_"]
 
 def sincos_(z: Tensor, sin_out: Tensor) -> Tensor:
     """Write ``sin(z)`` into ``sin_out`` and replace ``z`` by ``cos(z)``, in one pass.
@@ -141,7 +29,7 @@ def sincos_(z: Tensor, sin_out: Tensor) -> Tensor:
     if z.shape != sin_out.shape:
         raise ValueError(f"shapes differ: {tuple(z.shape)} and {tuple(sin_out.shape)}")
     lib = kernel_library()
-    if lib is not None and _native_ok(z, sin_out):
+    if lib is not None and plain_float32(z, sin_out):
         lib.zoo_sincos(z.data_ptr(), sin_out.data_ptr(), z.data_ptr(), z.numel())
         return z
     torch.sin(z, out=sin_out)
@@ -168,7 +56,7 @@ def grid_compose(sin_a: Tensor, cos_a: Tensor, sin_c: Tensor, cos_c: Tensor, sin
         raise ValueError(f"outputs must be [{m}, {height * width}, {neurons}]")
     lib = kernel_library()
     outs = [sin_out] if cos_out is None else [sin_out, cos_out]
-    if lib is not None and _native_ok(sin_a, cos_a, sin_c, cos_c, *outs):
+    if lib is not None and plain_float32(sin_a, cos_a, sin_c, cos_c, *outs):
         lib.zoo_grid_compose(sin_a.data_ptr(), cos_a.data_ptr(), sin_c.data_ptr(),
                              cos_c.data_ptr(), sin_out.data_ptr(),
                              None if cos_out is None else cos_out.data_ptr(),
@@ -199,7 +87,7 @@ def mul_grid_sums(x: Tensor, u: Tensor, rows: Tensor, cols: Tensor) -> None:
         raise ValueError(f"x and u must both be {list(shape)} for rows {list(rows.shape)} and "
                          f"cols {list(cols.shape)}, got {list(x.shape)} and {list(u.shape)}")
     lib = kernel_library()
-    if lib is not None and _native_ok(x, u, rows, cols):
+    if lib is not None and plain_float32(x, u, rows, cols):
         lib.zoo_mul_grid_sums(x.data_ptr(), u.data_ptr(), rows.data_ptr(), cols.data_ptr(),
                               m, height, width, neurons)
         return
@@ -239,7 +127,7 @@ def output_layer_backward_(sines: Tensor, cosines: Tensor, weight: Tensor, bias:
     grad_bias = sines.new_empty(m, n_out)
     delta_sum = sines.new_empty(m, neurons)
     lib = kernel_library()
-    if lib is not None and n_out <= 16 and _native_ok(sines, cosines, weight, bias, targets):
+    if lib is not None and n_out <= 16 and plain_float32(sines, cosines, weight, bias, targets):
         lib.zoo_output_layer_backward(
             sines.data_ptr(), cosines.data_ptr(), weight.data_ptr(), bias.data_ptr(),
             targets.data_ptr(), scale, mse.data_ptr(), grad_weight.data_ptr(),
