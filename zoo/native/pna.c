@@ -2,6 +2,25 @@
  * fallbacks in zoo/native/pna.py, tested against torch's reductions. */
 #include "common.h"
 
+/* m[k] = the min (sign = 1) or max (sign = -1) of xi[r, k] over r < d, and im[k] the first
+ * r attaining it (im may be NULL). */
+BODY extreme(const float *xi, float *restrict m, int64_t *restrict im, float sign, int64_t d,
+             int64_t f) {
+    for (int64_t k = 0; k < f; k++)
+        m[k] = xi[k];
+    if (im)
+        for (int64_t k = 0; k < f; k++)
+            im[k] = 0;
+    for (int64_t r = 1; r < d; r++)
+        for (int64_t k = 0; k < f; k++) {
+            float v = xi[r * f + k];
+            int better = sign * v < sign * m[k];
+            if (im)
+                im[k] = better ? r : im[k];
+            m[k] = better ? v : m[k];
+        }
+}
+
 /* For x [n, d, f]: per (node i, feature k) over its d neighbours r,
  *   sum = sum_r x,  sq = sum_r x^2,  mn/mx = min/max_r x with imin/imax the first r
  * attaining it (as torch.min/max(dim=1)). Any of mn, mx, sq, imin, imax may be NULL
@@ -14,6 +33,9 @@ BODY block_stats(const float *x, float *restrict sum, float *restrict mn, float 
         float *s = sum + i * f;
         for (int64_t k = 0; k < f; k++)
             s[k] = xi[k];
+        for (int64_t r = 1; r < d; r++)
+            for (int64_t k = 0; k < f; k++)
+                s[k] += xi[r * f + k];
         if (sq) {
             float *q = sq + i * f;
             for (int64_t k = 0; k < f; k++)
@@ -22,49 +44,10 @@ BODY block_stats(const float *x, float *restrict sum, float *restrict mn, float 
                 for (int64_t k = 0; k < f; k++)
                     q[k] += xi[r * f + k] * xi[r * f + k];
         }
-        for (int64_t r = 1; r < d; r++)
-            for (int64_t k = 0; k < f; k++)
-                s[k] += xi[r * f + k];
-        if (mn) {
-            float *m = mn + i * f;
-            for (int64_t k = 0; k < f; k++)
-                m[k] = xi[k];
-            if (imin) {
-                int64_t *im = imin + i * f;
-                for (int64_t k = 0; k < f; k++)
-                    im[k] = 0;
-                for (int64_t r = 1; r < d; r++)
-                    for (int64_t k = 0; k < f; k++) {
-                        float v = xi[r * f + k];
-                        im[k] = v < m[k] ? r : im[k];
-                        m[k] = v < m[k] ? v : m[k];
-                    }
-            } else {
-                for (int64_t r = 1; r < d; r++)
-                    for (int64_t k = 0; k < f; k++)
-                        m[k] = fminf(m[k], xi[r * f + k]);
-            }
-        }
-        if (mx) {
-            float *m = mx + i * f;
-            for (int64_t k = 0; k < f; k++)
-                m[k] = xi[k];
-            if (imax) {
-                int64_t *im = imax + i * f;
-                for (int64_t k = 0; k < f; k++)
-                    im[k] = 0;
-                for (int64_t r = 1; r < d; r++)
-                    for (int64_t k = 0; k < f; k++) {
-                        float v = xi[r * f + k];
-                        im[k] = v > m[k] ? r : im[k];
-                        m[k] = v > m[k] ? v : m[k];
-                    }
-            } else {
-                for (int64_t r = 1; r < d; r++)
-                    for (int64_t k = 0; k < f; k++)
-                        m[k] = fmaxf(m[k], xi[r * f + k]);
-            }
-        }
+        if (mn)
+            extreme(xi, mn + i * f, imin ? imin + i * f : NULL, 1.0f, d, f);
+        if (mx)
+            extreme(xi, mx + i * f, imax ? imax + i * f : NULL, -1.0f, d, f);
     }
 }
 
