@@ -164,15 +164,17 @@ def _train_epoch(
     gradients accumulated with each piece's loss summed and divided by its batch's size.
     """
     model.train()
-    n_samples = len(loader.dataset)
     pieces = config.batch_size // config.micro_batch if config.micro_batch else 1
+    # with pieces, the size of each batch (the last may be short) scales their losses
+    n_samples = len(loader.dataset) if pieces > 1 else 0
     total_loss, correct, seen = 0.0, 0, 0
+    batch_size = config.batch_size
     for index, batch in enumerate(loader):
         inputs, y = _split_batch(batch, device)
         if index % pieces == 0:
             optimizer.zero_grad(set_to_none=True)
-            batch_start = index // pieces * config.batch_size
-            batch_size = min(config.batch_size, n_samples - batch_start)
+            if pieces > 1:
+                batch_size = min(config.batch_size, n_samples - seen)
         logits = model(inputs)
         if pieces == 1:
             loss = F.cross_entropy(logits, y)
@@ -186,7 +188,7 @@ def _train_epoch(
             )
         loss.backward()
         seen += len(y)
-        if index % pieces == pieces - 1 or seen == n_samples:
+        if pieces == 1 or index % pieces == pieces - 1 or seen == n_samples:
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
