@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 
 import numpy as np
@@ -70,6 +71,21 @@ def test_fit_inrs_equals_separate_fits_float32() -> None:
     separate = _fit_one_by_one(images, seeded_init_params(5, range(3), SMALL), SMALL, fit)
     torch.testing.assert_close(result.params, separate, rtol=1e-3, atol=1e-4)
     assert result.params.dtype == torch.float32
+
+
+def test_shared_init_starts_every_inr_from_one_point() -> None:
+    images = np.random.default_rng(1).random((5, 5, 6))
+    shared = FitConfig(steps=0, batch_size=2, init="shared", seed=3)
+    start = fit_inrs(images, SMALL, shared).params
+    assert torch.equal(start, seeded_init_params(3, [0] * 5, SMALL))
+    assert torch.equal(fit_inrs(images, SMALL, replace(shared, seed=4)).params[1],
+                       seeded_init_params(4, [0], SMALL)[0])
+    per_inr = fit_inrs(images, SMALL, replace(shared, init="per-inr")).params
+    assert not torch.equal(per_inr[1], per_inr[0])
+    fitted = fit_inrs(images, SMALL, replace(shared, steps=10)).params
+    assert not torch.equal(fitted[0], fitted[1])  # then each learns its own image
+    with pytest.raises(ValueError, match="init"):
+        FitConfig(init="zero")  # type: ignore[arg-type]
 
 
 def test_chunking_and_resume_do_not_change_results() -> None:

@@ -92,3 +92,7 @@ def test_cli_fit_show_render(tmp_path: Path) -> None:
     assert len(json.loads(zoo("ls", "--kind", "inr", "--json"))) == 12
     bad = runner.invoke(cli, ["inr", "fit", "digits", "--workers", "0", "--name", "w0"], env=env)
     assert bad.exit_code == 2 and "--workers must be >= 1" in bad.output
+    out = zoo("inr", "fit", "digits", "--limit", "6", "--steps", "5", "--init", "shared")
+    assert "'digits/siren-w32-d3/all-6/s0-shared'" in out
+    shared = json.loads(zoo("inr", "show", "digits/siren-w32-d3/all-6/s0-shared", "--json"))
+    assert shared["fit_config"]["init"] == "shared"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import click
 import numpy as np
@@ -40,10 +40,15 @@ def inr() -> None:
 @click.option("--batch-size", type=int, default=256, show_default=True,
               help="INRs fitted together in one vectorised step (also the resume chunk).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Population seed.")
+@click.option("--init", "init", type=click.Choice(["per-inr", "shared"]), default="per-inr",
+              show_default=True,
+              help="per-inr: each INR starts from its own random init; shared: all start "
+                   "from one (far easier for weight-space models).")
 @click.option("--split", type=click.Choice(["train", "val", "test"]),
               help="Fit only this split (default: every sample).")
 @click.option("--limit", type=int, help="Fit only the first N selected samples.")
-@click.option("--name", help="Population name (default: DATASET/siren-wW-dD/sSEED).")
+@click.option("--name", help="Population name (default: DATASET/siren-wW-dD/sSEED, "
+                             "with -shared for --init shared).")
 @click.option("--workers", type=int,
               help="Processes fitting chunks in parallel, one torch thread each "
                    "(default: one per CPU core; 1 fits in this process).")
@@ -51,7 +56,8 @@ def inr() -> None:
               help="torch CPU threads when --workers is 1 (default: torch's choice).")
 @location_options
 def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, steps: int,
-            lr: float, batch_size: int, seed: int, split: str | None, limit: int | None,
+            lr: float, batch_size: int, seed: int, init: str, split: str | None,
+            limit: int | None,
             name: str | None, workers: int | None, threads: int | None) -> None:
     """Fit one SIREN per image of a dataset, batched; resumes if interrupted.
 
@@ -70,7 +76,8 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
     workers = workers or available_cores()
     try:
         siren = SirenConfig(hidden_width=width, depth=depth, w0=w0, w0_hidden=w0)
-        fit = FitConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed)
+        fit = FitConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed,
+                        init=cast(Literal["per-inr", "shared"], init))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     started = time.perf_counter()

