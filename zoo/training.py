@@ -114,7 +114,7 @@ def train_model(
     metrics += [MetricRecord(0, "best_val_acc", best.val_acc, step=best.epoch, split="val"),
                 MetricRecord(0, "train_seconds", result.train_seconds)]
     if len(test.sample_ids):
-        ev = evaluate(model, test.dataset, config.batch_size, test.collate)
+        ev = evaluate(model, test.dataset, config.micro_batch or config.batch_size, test.collate)
         metrics += [MetricRecord(0, "test_acc", ev.accuracy, split="test"),
                     MetricRecord(0, "test_loss", ev.loss, split="test")]
     return catalog.add_model(
@@ -150,13 +150,17 @@ class EvalSummary:
 
 def evaluate_model(catalog: Catalog, model_id: int, split: str = "test",
                    batch_size: int = 256, store: bool = True) -> EvalSummary:
-    """Evaluate a stored model on a dataset split; store ``<split>_acc``/``_loss`` metrics."""
+    """Evaluate a stored model on a dataset split; store ``<split>_acc``/``_loss`` metrics.
+
+    ``batch_size`` samples are evaluated at a time (GMNs: pieces of the kind's micro-batch,
+    which is faster; results do not depend on it)."""
     record, model = load_model(catalog, model_id)
     inputs = load_inputs(catalog, record.kind, _model_source(record), split=split,
                          weight_norm=record.arch.get("weight_norm"))
     if len(inputs.sample_ids) == 0:
         raise InvalidInputError(f"the {split!r} split has no samples")
-    ev = evaluate(model, inputs.dataset, batch_size, inputs.collate)
+    pieces = default_micro_batch(record.kind, batch_size) or batch_size
+    ev = evaluate(model, inputs.dataset, pieces, inputs.collate)
     if store:
         catalog.log_metrics(model_id, [
             MetricRecord(model_id, f"{split}_acc", ev.accuracy, split=split),
