@@ -39,6 +39,7 @@ from torch import Tensor
 from zoo.inr.batched import seeded_init_params
 from zoo.inr.grid import grid_siren_forward, grid_siren_mse_and_grad
 from zoo.models.siren import SirenConfig
+from zoo.native import kernel_library
 
 __all__ = [
     "FitConfig",
@@ -219,6 +220,7 @@ def iter_fit_chunks(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitCon
     if workers == 1 or len(starts) <= 1:
         yield from (_fit_chunk(*job) for job in jobs)
         return
+    kernel_library()  # build (or load) the kernels once, before the workers fork
     yield from _fit_chunks_in_processes(jobs, min(workers, len(starts)))
 
 

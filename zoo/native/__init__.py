@@ -116,12 +116,12 @@ def kernel_library() -> ctypes.CDLL | None:
         if not target.exists():
             _build(compiler, target)
         lib = ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError) as err:
+        for name, argtypes in _SIGNATURES.items():
+            getattr(lib, name).argtypes = argtypes
+            getattr(lib, name).restype = None
+    except (OSError, AttributeError, subprocess.SubprocessError) as err:
         lines = str(getattr(err, "stderr", "") or err).strip().splitlines() or [""]
         _log.warning("compiling the zoo's C kernels failed, using torch operators (slower): "
                      "%s", lines[0])
         return None
-    for name, argtypes in _SIGNATURES.items():
-        getattr(lib, name).argtypes = argtypes
-        getattr(lib, name).restype = None
     return lib
