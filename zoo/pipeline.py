@@ -98,20 +98,32 @@ def run_pipeline(catalog: Catalog, config: PipelineConfig, out_dir: Path,
 
 def _trained(catalog: Catalog, config: PipelineConfig, kind: str, seed: int, pop_name: str,
              say: Callable[[str], None]) -> ModelRecord:
-    for model in catalog.list_models(kind=kind, tag=config.tag):
-        if model.seed == seed:
-            return model
+    """The model of ``kind`` and ``seed`` this configuration asks for: found (same source and
+    training settings, tagged ``config.tag``) or trained now."""
     epochs = config.epochs.get(kind, config.default_epochs)
-    say(f"training {kind} (seed {seed}, {epochs} epochs)")
     on_weights = kind in ("gmn", "mlp-weights")
     train = TrainConfig(epochs=epochs, batch_size=config.batch_size, init_seed=seed,
                         data_seed=seed)
+    source = ("population", pop_name) if on_weights else ("dataset", config.dataset)
+    for model in catalog.list_models(kind=kind, tag=config.tag):
+        if (model.seed == seed and model.config.get(source[0]) == source[1]
+                and _same_training(model.config.get("train", {}), train)):
+            return model
+    say(f"training {kind} (seed {seed}, {epochs} epochs)")
     return train_model(catalog, kind, train, tags=[config.tag],
                        population=pop_name if on_weights else None,
                        dataset=None if on_weights else config.dataset,
                        on_epoch=lambda m: say(f"  epoch {m.epoch}/{epochs}: train acc "
                                               f"{m.train_acc:.3f}, val acc {m.val_acc:.3f} "
                                               f"({m.seconds:.0f} s)"))
+
+
+def _same_training(stored: dict[str, object], train: TrainConfig) -> bool:
+    """Whether a stored training config gives the same model as ``train`` (the micro-batch
+    and the device change only rounding and speed)."""
+    ignored = ("micro_batch", "device")
+    wanted = {k: v for k, v in train.to_dict().items() if k not in ignored}
+    return {k: v for k, v in stored.items() if k not in ignored} == wanted
 
 
 def _figures(catalog: Catalog, model_ids: list[int], config: PipelineConfig, out_dir: Path

@@ -32,3 +32,15 @@ def test_pipeline_end_to_end_and_idempotent(sqlite_catalog: Catalog, tmp_path: P
     again = run_pipeline(sqlite_catalog, config, tmp_path / "fig", say=said.append)
     assert said == [] and sqlite_catalog.count_models() == n_models
     assert [m.id for m in again.models] == [m.id for m in result.models]
+
+    # Another INR initialisation is another population: only the weight-space models are
+    # trained again; the image models are reused.
+    shared = PipelineConfig(**{**config.__dict__, "fit": FitConfig(steps=20, batch_size=80,
+                                                                     init="shared")})
+    said.clear()
+    other = run_pipeline(sqlite_catalog, shared, tmp_path / "fig", say=said.append)
+    assert other.population.endswith("-shared") and other.population != result.population
+    trained = [line for line in said if line.startswith("training")]
+    assert [line.split()[1] for line in trained] == ["gmn", "mlp-weights"]
+    assert [m.id for m in other.models][2:] == [m.id for m in result.models][2:]
+    assert all(m.config["population"] == other.population for m in other.models[:2])
