@@ -165,15 +165,17 @@ def _train_epoch(
     """
     model.train()
     pieces = config.batch_size // config.micro_batch if config.micro_batch else 1
-    # with pieces, the size of each batch (the last may be short) scales their losses
-    n_samples = len(loader.dataset) if pieces > 1 else 0
+    # with pieces, the size of each batch (the last may be short) scales their losses; an
+    # iterable without a dataset (a benchmark's slice of batches) has full batches only
+    dataset = getattr(loader, "dataset", None)
+    n_samples = len(dataset) if pieces > 1 and dataset is not None else None
     total_loss, correct, seen = 0.0, 0, 0
     batch_size = config.batch_size
     for index, batch in enumerate(loader):
         inputs, y = _split_batch(batch, device)
         if index % pieces == 0:
             optimizer.zero_grad(set_to_none=True)
-            if pieces > 1:
+            if n_samples is not None:
                 batch_size = min(config.batch_size, n_samples - seen)
         logits = model(inputs)
         if pieces == 1:
