@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 from torch.utils.data import default_collate
 
-from store import ActivationRecord, Catalog, InvalidInputError, MetricRecord, ModelRecord
+from store import (
+    ActivationRecord,
+    Catalog,
+    DuplicateError,
+    InvalidInputError,
+    MetricRecord,
+    ModelRecord,
+)
 from zoo.inr.augment import WeightAugment
 from zoo.kinds import (
     KINDS,
@@ -117,13 +124,19 @@ def train_model(
         ev = evaluate(model, test.dataset, config.micro_batch or config.batch_size, test.collate)
         metrics += [MetricRecord(0, "test_acc", ev.accuracy, split="test"),
                     MetricRecord(0, "test_loss", ev.loss, split="test")]
-    return catalog.add_model(
-        kind, checkpoint=state_dict_to_safetensors(result.best_state), arch=arch,
-        config={"train": config.to_dict(), **lineage, "best_epoch": result.best_epoch,
-                "augment": augment.to_dict() if augment is not None else None},
-        dataset=dataset_id, seed=config.init_seed, tags=tags, metrics=metrics,
-        population_id=lineage.get("population_id"),
-    )
+    try:
+        return catalog.add_model(
+            kind, checkpoint=state_dict_to_safetensors(result.best_state), arch=arch,
+            config={"train": config.to_dict(), **lineage, "best_epoch": result.best_epoch,
+                    "augment": augment.to_dict() if augment is not None else None},
+            dataset=dataset_id, seed=config.init_seed, tags=tags, metrics=metrics,
+            population_id=lineage.get("population_id"),
+        )
+    except DuplicateError as exc:  # e.g. a longer run whose best epoch an earlier run kept
+        raise DuplicateError(
+            f"training kept epoch {result.best_epoch}, whose weights are already registered "
+            f"as model {exc.existing_id} (same seeds, data and best epoch): nothing new was "
+            f"stored; see `zoo show {exc.existing_id}`", exc.existing_id) from exc
 
 
 def _model_source(record: ModelRecord) -> str | int:
