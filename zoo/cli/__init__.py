@@ -9,6 +9,7 @@ from zoo.cli.catalog_cmds import register_commands as _catalog
 from zoo.cli.data_cmds import register_commands as _data
 from zoo.cli.inr_cmds import register_commands as _inr
 from zoo.cli.pipeline_cmds import register_commands as _pipeline
+from zoo.cli.predict_cmds import register_commands as _predict
 from zoo.cli.sim_cmds import register_commands as _similarity
 from zoo.cli.sql_cmds import register_commands as _sql
 from zoo.cli.train_cmds import register_commands as _train
@@ -33,6 +34,7 @@ _catalog(cli)
 _data(cli)
 _inr(cli)
 _pipeline(cli)
+_predict(cli)
 _similarity(cli)
 _sql(cli)
 _train(cli)

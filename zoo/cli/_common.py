@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from store import Catalog, ZooError
+from store import Catalog, InvalidInputError, ZooError
 from zoo.settings import Locations, resolve_locations
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "make_progress",
     "open_catalog",
     "print_table",
+    "select_models",
     "stderr",
 ]
 
@@ -117,3 +118,26 @@ def make_progress(transient: bool = False) -> Progress:
         TextColumn("{task.fields[status]}"),
         console=stderr, transient=transient, disable=not stderr.is_terminal,
     )
+
+
+def select_models(loc: Locations, where: str | None, models: str | None) -> list[int]:
+    """Model ids from exactly one of ``--where`` (an SQL filter over ``models``, plus
+    ``dataset`` and ``population`` names) or ``--models`` (comma-separated ids)."""
+    if (where is None) == (models is None):
+        raise click.UsageError("give exactly one of --where or --models")
+    if models is not None:
+        try:
+            return [int(x) for x in models.split(",") if x.strip()]
+        except ValueError:
+            raise click.BadParameter(f"{models!r}: give ids like 3,7,9",
+                                     param_hint="--models") from None
+    from analysis.sql import run_sql
+
+    frame = run_sql(loc.db_url, "SELECT id FROM (SELECT m.*, d.name AS dataset, p.name AS "
+                    "population FROM models m LEFT JOIN datasets d ON d.id = m.dataset_id "
+                    "LEFT JOIN populations p ON p.id = m.population_id) AS models "
+                    f"WHERE {where} ORDER BY id")
+    ids = [int(x) for x in frame["id"]]
+    if not ids:
+        raise InvalidInputError(f"no model matches --where {where!r}")
+    return ids

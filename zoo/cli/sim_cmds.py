@@ -19,6 +19,7 @@ from zoo.cli._common import (
     location_options,
     open_catalog,
     print_table,
+    select_models,
     stderr,
 )
 from zoo.settings import Locations
@@ -226,10 +227,8 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
     """
     from analysis.queries import cka_matrix, records_frame
 
-    if (where is None) == (models is None):
-        raise click.UsageError("give exactly one of --where or --models")
     with open_catalog(loc) as cat:
-        ids = _select_models(loc, where) if where else _parse_ids(str(models))
+        ids = select_models(loc, where, models)
         frame = cka_matrix(cat, ids, layer, query)
         records = records_frame(cat, frame.attrs["records"])
     if as_json:
@@ -246,26 +245,6 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
         plot_similarity_heatmap(frame.to_numpy(), list(frame.index), list(frame.columns),
                                 f"{query.measure} CKA, layer {layer}", out)
         stderr.print(f"heatmap saved to {out}")
-
-
-def _parse_ids(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: give ids like 3,7,9", param_hint="--models") from None
-
-
-def _select_models(loc: Locations, where: str) -> list[int]:
-    from analysis.sql import run_sql
-
-    frame = run_sql(loc.db_url, "SELECT id FROM (SELECT m.*, d.name AS dataset, p.name AS "
-                    "population FROM models m LEFT JOIN datasets d ON d.id = m.dataset_id "
-                    "LEFT JOIN populations p ON p.id = m.population_id) AS models "
-                    f"WHERE {where} ORDER BY id")
-    ids = [int(x) for x in frame["id"]]
-    if not ids:
-        raise InvalidInputError(f"no model matches --where {where!r}")
-    return ids
 
 
 @click.command(name="similar")
