@@ -31,6 +31,7 @@ __all__ = [
     "json_option",
     "location_options",
     "make_progress",
+    "model_selection_options",
     "open_catalog",
     "print_table",
     "select_models",
@@ -77,6 +78,14 @@ def json_option(fn: F) -> F:
     """Add ``--json``: print machine-readable JSON instead of a table."""
     return click.option("--json", "as_json", is_flag=True,
                         help="Print JSON (for scripts) instead of a table.")(fn)
+
+
+def model_selection_options(fn: F) -> F:
+    """Add ``--where`` and ``--models`` (resolve them with :func:`select_models`)."""
+    fn = click.option("--models", help="Comma-separated model ids (instead of --where).")(fn)
+    return click.option(
+        "--where", "where", help="SQL filter over models (columns of `models`, plus `dataset` "
+        "and `population` names), e.g. \"kind = 'gmn'\".")(fn)
 
 
 def open_catalog(loc: Locations) -> Catalog:

@@ -8,6 +8,7 @@ from zoo.cli._common import (
     echo_json,
     json_option,
     location_options,
+    model_selection_options,
     open_catalog,
     print_table,
     select_models,
@@ -19,9 +20,7 @@ __all__ = ["register_commands"]
 
 
 @click.command(name="agree")
-@click.option("--where", "where", help="SQL filter over models (columns of `models`, plus "
-              "`dataset` and `population` names), e.g. \"tags LIKE '%quickstart%'\".")
-@click.option("--models", help="Comma-separated model ids (instead of --where).")
+@model_selection_options
 @click.option("--probe", help="Probe set (default: the one every model was recorded on).")
 @click.option("--ensemble/--no-ensemble", default=True, show_default=True,
               help="Also report the accuracy of the models' averaged logits.")

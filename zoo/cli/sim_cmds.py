@@ -17,6 +17,7 @@ from zoo.cli._common import (
     emit_rows,
     json_option,
     location_options,
+    model_selection_options,
     open_catalog,
     print_table,
     select_models,
@@ -209,9 +210,7 @@ def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: s
 
 
 @click.command(name="cka-matrix")
-@click.option("--where", "where", help="SQL filter over models (columns of `models`, plus "
-              "`dataset` and `population` names), e.g. \"kind = 'gmn'\".")
-@click.option("--models", help="Comma-separated model ids (instead of --where).")
+@model_selection_options
 @click.option("--layer", default="penultimate", show_default=True,
               help="Layer of each model (a name, or penultimate/logits/first).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Save a heatmap PNG here.")
