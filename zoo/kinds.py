@@ -29,6 +29,7 @@ from torch.utils.data import TensorDataset
 from store import Catalog, InvalidInputError, ModelRecord
 from zoo.graphs import NeuralGraphSpec, batch_population
 from zoo.inr.augment import WeightAugment, augment_siren_params
+from zoo.inr.batched import siren_neuron_values
 from zoo.models.cnn import SmallCNN
 from zoo.models.gmn import GMNConfig, GraphMetanetwork
 from zoo.models.mlp import MLPClassifier
@@ -43,6 +44,7 @@ __all__ = [
     "load_inputs",
     "load_model",
     "normalise_weights",
+    "probe_points",
     "weight_inputs",
     "weight_stats",
 ]
@@ -73,15 +75,25 @@ def _siren_spec(arch: dict[str, Any]) -> NeuralGraphSpec:
 
 def default_arch(kind: str, *, num_classes: int, population_arch: dict[str, Any] | None = None,
                  sample_shape: Sequence[int] = (), hidden: int | None = None,
-                 layers: int | None = None, dropout: float | None = None) -> dict[str, Any]:
+                 layers: int | None = None, dropout: float | None = None,
+                 probe_features: int = 0) -> dict[str, Any]:
     """The default architecture dict of a kind, sized to its input.
 
     ``dropout`` (a probability in [0, 1)) is the GMN's dropout after each layer and
     readout block, or the MLP/CNN dropout after each hidden layer; default none.
+    ``probe_features`` (GMN only): node features gain each neuron's values at that many
+    :func:`probe_points` (the "probe features" of Kofinas et al. 2024); default none.
     """
     if dropout is not None and not 0.0 <= dropout < 1.0:
         raise InvalidInputError(f"dropout must be in [0, 1), got {dropout}")
+    if probe_features and kind != "gmn":
+        raise InvalidInputError(f"probe features are node features of a GMN, not of {kind!r}")
+    if probe_features < 0:
+        raise InvalidInputError(f"probe features must be >= 0, got {probe_features}")
     arch = _default_arch(kind, num_classes, population_arch, sample_shape, hidden, layers)
+    if probe_features:
+        arch["probe_features"] = probe_features
+        arch["gmn"]["node_dim"] = 1 + probe_features
     if dropout:
         if kind == "gmn":
             arch["gmn"]["dropout"] = dropout
@@ -191,59 +203,82 @@ def normalise_weights(params: ArrayT, population_arch: dict[str, Any],
     return out
 
 
-def _graph_collate(spec: NeuralGraphSpec | None,
-                   prepare: Callable[[Tensor], Tensor] | None = None
+Prepare = Callable[[Tensor], tuple[Tensor, Tensor | None]]
+
+
+def _graph_collate(spec: NeuralGraphSpec | None, prepare: Prepare | None = None
                    ) -> Callable[[list[Any]], Any]:
-    """Collate ``(params [P], label)`` items: stack, apply ``prepare`` to the ``[B, P]``
-    batch, then build neural graphs (``spec``) or keep ``(params, labels)`` (no spec)."""
-    def collate(items: list[tuple[Tensor, Tensor]]) -> Any:
-        params = torch.stack([p for p, _ in items])
+    """Collate ``(params [P], label)`` or ``(params [P], node features [N, K], label)`` items:
+    stack, let ``prepare`` turn the ``[B, P]`` batch into ``(params, node features or None)``,
+    then build neural graphs (``spec``) or keep ``(params, labels)`` (no spec)."""
+    def collate(items: list[tuple[Tensor, ...]]) -> Any:
+        params = torch.stack([item[0] for item in items])
+        features = torch.stack([item[1] for item in items]) if len(items[0]) == 3 else None
         if prepare is not None:
-            params = prepare(params)
-        labels = torch.stack([y for _, y in items])
-        return batch_population(params, spec, y=labels) if spec is not None else (params, labels)
+            params, prepared = prepare(params)
+            features = prepared if prepared is not None else features
+        labels = torch.stack([item[-1] for item in items])
+        if spec is None:
+            return params, labels
+        return batch_population(params, spec, y=labels, node_features=features)
 
     return collate
 
 
+def probe_points(k: int) -> Tensor:
+    """``k`` fixed input points ``[k, 2]`` in ``[-1, 1]^2`` (seeded: the same everywhere) at
+    which a GMN's probe features evaluate every INR (:func:`siren_neuron_values`)."""
+    return torch.rand(k, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
 def weight_inputs(kind: str, population_arch: dict[str, Any], raw: Inputs,
                   weight_norm: list[list[float]] | None = None,
-                  augment: WeightAugment | None = None) -> Inputs:
+                  augment: WeightAugment | None = None, probe_features: int = 0) -> Inputs:
     """Inputs of a weight kind from ``raw`` (unnormalised INR weights ``[n, P]``).
 
     ``weight_norm`` standardises them (:func:`weight_stats`); ``augment`` instead keeps
     them raw and warps every INR randomly each time it is batched (:mod:`zoo.inr.augment`;
-    for training), standardising after the warp.
+    for training), standardising after the warp. ``probe_features`` (GMN only) adds to
+    every node its neuron's values at that many :func:`probe_points`, computed from the
+    unnormalised (warped) weights.
     """
     params, y = raw.dataset.tensors
     spec = _siren_spec(population_arch) if kind == "gmn" else None
-    if augment is not None:
-        siren = SirenConfig(**population_arch)
+    siren = SirenConfig(**population_arch)
+    points = probe_points(probe_features) if probe_features and spec is not None else None
 
-        def prepare(batch: Tensor) -> Tensor:
+    def standardise(batch: Tensor) -> Tensor:
+        if weight_norm is None:
+            return batch
+        return normalise_weights(batch, population_arch, weight_norm)
+
+    if augment is not None:
+        def prepare(batch: Tensor) -> tuple[Tensor, Tensor | None]:
             warped = augment_siren_params(batch, siren, augment)
-            if weight_norm is None:
-                return warped
-            return normalise_weights(warped, population_arch, weight_norm)
+            features = None if points is None else siren_neuron_values(warped, points, siren)
+            return standardise(warped), features
 
         return Inputs(TensorDataset(params.to(torch.float32), y),
                       _graph_collate(spec, prepare), raw.sample_ids)
-    if weight_norm is not None:
-        params = normalise_weights(params, population_arch, weight_norm)
+    tensors = [standardise(params)]
+    if points is not None:
+        with torch.no_grad():
+            tensors.append(torch.cat([siren_neuron_values(chunk, points, siren)
+                                      for chunk in params.split(1024)]))
     collate = _graph_collate(spec) if spec is not None else None
-    return Inputs(TensorDataset(params, y), collate, raw.sample_ids)
+    return Inputs(TensorDataset(*tensors, y), collate, raw.sample_ids)
 
 
 def load_inputs(catalog: Catalog, kind: str, source: str | int,
                 sample_ids: Sequence[int] | np.ndarray | None = None,
                 split: str | None = None, weight_norm: list[list[float]] | None = None,
-                augment: WeightAugment | None = None) -> Inputs:
+                augment: WeightAugment | None = None, probe_features: int = 0) -> Inputs:
     """Inputs of ``kind`` from a population (weight kinds) or a dataset (image kinds).
 
     Args:
         source: population (``gmn``, ``mlp-weights``) or dataset (``mlp``, ``cnn``).
         sample_ids: which samples, in this order (default: all, or those of ``split``).
-        weight_norm, augment: weight kinds only, see :func:`weight_inputs`.
+        weight_norm, augment, probe_features: weight kinds only, see :func:`weight_inputs`.
     """
     if kind in WEIGHT_KINDS:
         pop = catalog.get_population(source)
@@ -271,7 +306,7 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
         rows = np.array([row_of[int(s)] for s in ids], dtype=np.int64)
         params = torch.from_numpy(catalog.arrays.read_rows(pop.array_key, rows))
         raw = Inputs(TensorDataset(params, y), None, ids)
-        return weight_inputs(kind, pop.arch, raw, weight_norm, augment)
+        return weight_inputs(kind, pop.arch, raw, weight_norm, augment, probe_features)
     x = torch.from_numpy(images[ids].astype(np.float32) / 255.0)
     x = x.permute(0, 3, 1, 2) if x.dim() == 4 else x.unsqueeze(1)  # [n, C, H, W]
     if kind == "mlp":

@@ -67,6 +67,7 @@ def train_model(
     hidden: int | None = None,
     layers: int | None = None,
     dropout: float | None = None,
+    probe_features: int = 0,
     tags: Sequence[str] = (),
     augment: WeightAugment | None = None,
     progress: bool = True,
@@ -78,7 +79,9 @@ def train_model(
     the training config with both seeds, its source population or dataset, the
     per-epoch metrics and ``test_acc``/``test_loss`` of the selected weights.
     ``augment`` (weight kinds only) warps the training INRs randomly every epoch
-    (:mod:`zoo.inr.augment`); validation and test INRs are never warped. Without
+    (:mod:`zoo.inr.augment`); validation and test INRs are never warped.
+    ``probe_features`` (GMN only) gives every node its neuron's values at that many probe
+    points (:func:`~zoo.kinds.weight_inputs`); it is stored in the arch. Without
     ``config.micro_batch`` the kind's :func:`~zoo.kinds.default_micro_batch` is used (and
     stored with the config).
     """
@@ -95,16 +98,16 @@ def train_model(
     pop_arch = catalog.get_population(source).arch if kind in WEIGHT_KINDS else None
     arch = default_arch(kind, num_classes=ds.num_classes, population_arch=pop_arch,
                         sample_shape=ds.sample_shape, hidden=hidden, layers=layers,
-                        dropout=dropout)
+                        dropout=dropout, probe_features=probe_features)
     norm = None
     train = load_inputs(catalog, kind, source, split="train")
     if kind in WEIGHT_KINDS:  # standardise INR weights per layer with training-set statistics
         assert pop_arch is not None
         norm = weight_stats(train.dataset.tensors[0].numpy(), pop_arch)
         arch["weight_norm"] = norm
-        train = weight_inputs(kind, pop_arch, train, norm, augment)
-    val, test = (load_inputs(catalog, kind, source, split=s, weight_norm=norm)
-                 for s in ("val", "test"))
+        train = weight_inputs(kind, pop_arch, train, norm, augment, probe_features)
+    val, test = (load_inputs(catalog, kind, source, split=s, weight_norm=norm,
+                             probe_features=probe_features) for s in ("val", "test"))
     if len(train.sample_ids) == 0 or len(val.sample_ids) == 0:
         raise InvalidInputError(f"{lineage}: needs samples in both the train and val splits")
     result = train_classifier(lambda: build_model(kind, arch), train.dataset, val.dataset,
@@ -169,7 +172,8 @@ def evaluate_model(catalog: Catalog, model_id: int, split: str = "test",
     which is faster; results do not depend on it)."""
     record, model = load_model(catalog, model_id)
     inputs = load_inputs(catalog, record.kind, _model_source(record), split=split,
-                         weight_norm=record.arch.get("weight_norm"))
+                         weight_norm=record.arch.get("weight_norm"),
+                         probe_features=record.arch.get("probe_features", 0))
     if len(inputs.sample_ids) == 0:
         raise InvalidInputError(f"the {split!r} split has no samples")
     pieces = default_micro_batch(record.kind, batch_size) or batch_size
@@ -193,7 +197,8 @@ def record_model(catalog: Catalog, model_id: int, probe: str | int,
     record, model = load_model(catalog, model_id)
     ids = catalog.probe_sample_ids(probe)
     inputs = load_inputs(catalog, record.kind, _model_source(record), sample_ids=ids,
-                         weight_norm=record.arch.get("weight_norm"))
+                         weight_norm=record.arch.get("weight_norm"),
+                         probe_features=record.arch.get("probe_features", 0))
     names = list(layers) if layers else list(model.representation_layers()[:-1])  # type: ignore[operator]
     # one Zarr chunk per batch: each streamed block then writes whole chunks only
     sink = CatalogSink(catalog, model_id, probe, chunk_rows=batch_size, replace=replace)

@@ -9,7 +9,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoo.inr.batched import batched_siren_forward, init_batched_params, seeded_init_params
+from zoo.inr.batched import (
+    batched_siren_forward,
+    init_batched_params,
+    seeded_init_params,
+    siren_neuron_values,
+)
 from zoo.inr.grid import grid_siren_forward, grid_siren_mse_and_grad
 from zoo.models.siren import (
     Siren,
@@ -168,3 +173,23 @@ def test_grid_results_do_not_depend_on_micro_batch() -> None:
     torch.testing.assert_close(grid_siren_forward(params, 6, 6, cfg, micro_batch=3),
                                grid_siren_forward(params, 6, 6, cfg), rtol=1e-6, atol=1e-6)
     assert grid_siren_forward(params[:0], 6, 6, cfg).shape == (0, 36, 1)
+
+
+def test_neuron_values_are_each_layer_of_the_module() -> None:
+    cfg = SirenConfig(hidden_width=8, depth=3)
+    params = init_batched_params(3, cfg, torch.Generator().manual_seed(4), dtype=torch.float64)
+    points = torch.rand(5, 2, dtype=torch.float64) * 2 - 1
+    values = siren_neuron_values(params, points, cfg)
+    assert values.shape == (3, 2 + 8 + 8 + 1, 5)
+    for b in range(3):
+        model = Siren.from_flat(params[b], cfg)
+        h = points
+        expected = [points]
+        for k, lin in enumerate(model.linears):
+            h = lin(h) if k == len(model.linears) - 1 else torch.sin(cfg.layer_w0()[k] * lin(h))
+            expected.append(h)
+        torch.testing.assert_close(values[b], torch.cat(expected, dim=1).t(), rtol=1e-12,
+                                   atol=1e-12)
+        torch.testing.assert_close(values[b, -1], model(points)[:, 0], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="points"):
+        siren_neuron_values(params, torch.zeros(5, 3), cfg)

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
-from store import Catalog, DuplicateError
+from store import Catalog, DuplicateError, InvalidInputError
 from zoo.datasets import add_bundled_dataset
 from zoo.graphs import flat_from_mlp_params, mlp_params_from_flat, permute_hidden
 from zoo.inr.augment import WeightAugment
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
-from zoo.kinds import default_micro_batch, load_inputs, load_model
+from zoo.kinds import Inputs, default_micro_batch, load_inputs, load_model, weight_inputs
 from zoo.models.siren import SirenConfig
 from zoo.train import TrainConfig
 from zoo.training import evaluate_model, record_model, train_model
@@ -179,3 +180,38 @@ def test_default_micro_batch_only_splits_large_gmn_batches() -> None:
     assert default_micro_batch("gmn", 16) is None  # already small
     assert default_micro_batch("gmn", 40) is None  # 16 does not divide it
     assert default_micro_batch("mlp", 64) is None and default_micro_batch("cnn", 256) is None
+
+
+def test_gmn_with_probe_features_trains_records_and_stays_invariant(cat: Catalog) -> None:
+    record = train_model(cat, "gmn", TrainConfig(epochs=1, batch_size=32, init_seed=11),
+                         probe_features=4, progress=False, population="inrs")
+    assert record.arch["probe_features"] == 4 and record.arch["gmn"]["node_dim"] == 5
+    assert evaluate_model(cat, record.id, "val", store=False).n > 0
+    layers = [a.layer for a in record_model(cat, record.id, "probe", progress=False)]
+    assert layers[-2:] == ["logits", "predictions"]
+    _, model = load_model(cat, record.id)
+    raw = load_inputs(cat, "gmn", "inrs", split="test")  # unnormalised weights
+    params, labels = (t[:12] for t in raw.dataset.tensors)
+    params = params.double()
+    sizes = record.arch["spec"]
+    weights, biases = mlp_params_from_flat(params, sizes)
+    gen = torch.Generator().manual_seed(1)
+    permuted = torch.stack([flat_from_mlp_params(*permute_hidden(
+        [x[i] for x in weights], [x[i] for x in biases],
+        [torch.randperm(d, generator=gen) for d in sizes[1:-1]])) for i in range(12)])
+    model = model.double()
+    logits = []
+    for flat in (params, permuted):
+        inputs = weight_inputs("gmn", cat.get_population("inrs").arch,
+                               Inputs(TensorDataset(flat, labels), None, raw.sample_ids[:12]),
+                               record.arch["weight_norm"], probe_features=4)
+        assert len(inputs.dataset.tensors) == 3  # params, probe features, labels
+        assert inputs.collate is not None
+        items = [(p.double(), f.double(), y) for p, f, y in zip(*inputs.dataset.tensors,
+                                                                  strict=True)]
+        with torch.no_grad():
+            logits.append(model(inputs.collate(items)))
+    torch.testing.assert_close(logits[0], logits[1], rtol=1e-9, atol=1e-9)
+    with pytest.raises(InvalidInputError, match="node features of a GMN"):
+        train_model(cat, "mlp-weights", FAST, probe_features=4, progress=False,
+                    population="inrs")

@@ -36,6 +36,9 @@ __all__ = ["register_commands"]
 @click.option("--dropout", type=float,
               help="Dropout probability (GMN: after each layer; MLP/CNN: hidden layers).")
 @click.option("--grad-clip", type=float, help="Clip the global gradient norm to this value.")
+@click.option("--probe-features", type=int, default=0, show_default=True,
+              help="gmn: give every neuron its values at this many fixed input points as "
+                   "node features (probe features; 0: off).")
 @click.option("--micro-batch", type=int,
               help="Samples per forward/backward inside a batch, gradients accumulated (same "
                    "updates, better cache use; default: 16 for gmn, whole batches otherwise).")
@@ -49,7 +52,8 @@ __all__ = ["register_commands"]
 def train(loc: Locations, kind: str, population: str | None, dataset: str | None, seed: int,
           data_seed: int | None, epochs: int, batch_size: int, lr: float, weight_decay: float,
           patience: int | None, hidden: int | None, layers: int | None,
-          dropout: float | None, grad_clip: float | None, micro_batch: int | None,
+          dropout: float | None, grad_clip: float | None, probe_features: int,
+          micro_batch: int | None,
           augment: bool, tags: tuple[str, ...],
           threads: int | None, as_json: bool) -> None:
     """Train a GMN or a baseline with a seed; register it with checkpoint, metrics, lineage.
@@ -82,7 +86,7 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
     with open_catalog(loc) as cat:
         record = train_model(cat, kind, config, population=population, dataset=dataset,
                              hidden=hidden, layers=layers, dropout=dropout, tags=tags,
-                             augment=warp,
+                             augment=warp, probe_features=probe_features,
                              on_epoch=None if stderr.is_terminal else _epoch_line)
         metrics = {m.name: m.value for m in cat.get_metrics(record.id) if m.step is None
                    or m.name == "best_val_acc"}

@@ -230,7 +230,8 @@ def _param_indices(spec: NeuralGraphSpec) -> tuple[Tensor, Tensor]:
 
 
 def batch_population(
-    flat_params: Tensor, spec: NeuralGraphSpec, *, y: Tensor | None = None
+    flat_params: Tensor, spec: NeuralGraphSpec, *, y: Tensor | None = None,
+    node_features: Tensor | None = None,
 ) -> Batch:
     """Batch of neural graphs for ``B`` MLPs sharing one architecture, vectorised.
 
@@ -241,6 +242,8 @@ def batch_population(
         flat_params: ``(B, P)`` flat MLP parameters (layout in module docstring).
         spec: the shared MLP architecture.
         y: optional labels ``(B,)``.
+        node_features: optional ``(B, num_nodes, K)`` extra features per neuron (e.g.
+            its values at probe inputs), appended to the bias: ``x`` becomes ``(·, 1 + K)``.
     """
     if spec.kernel_sizes:
         raise ValueError("batch_population supports MLP populations only")
@@ -256,7 +259,13 @@ def batch_population(
     template = edge_index_template(spec).to(device)
     edge_index = (template.unsqueeze(1) + (graph * n).view(1, -1, 1)).reshape(2, -1)
     layer_id, pos_id = (t.to(device).repeat(num_graphs) for t in _node_attrs(spec))
-    batch = Batch(x=x.reshape(-1, 1), edge_index=edge_index, edge_attr=edge_attr,
+    x = x.unsqueeze(2)
+    if node_features is not None:
+        if node_features.shape[:2] != (num_graphs, n):
+            raise ValueError(f"node_features {tuple(node_features.shape)} must be "
+                             f"({num_graphs}, {n}, K)")
+        x = torch.cat([x, node_features.to(x.dtype)], dim=2)
+    batch = Batch(x=x.reshape(num_graphs * n, -1), edge_index=edge_index, edge_attr=edge_attr,
                   layer=layer_id, pos_id=pos_id, num_nodes=num_graphs * n,
                   batch=graph.repeat_interleave(n), ptr=torch.arange(num_graphs + 1,
                                                                      device=device) * n)

@@ -26,6 +26,7 @@ __all__ = [
     "init_batched_params",
     "inr_generator",
     "seeded_init_params",
+    "siren_neuron_values",
 ]
 
 
@@ -56,17 +57,42 @@ def batched_siren_forward(flat_params: Tensor, coords: Tensor, config: SirenConf
     if coords.dim() != 3 or coords.shape[0] != n_inr or coords.shape[2] != config.in_features:
         raise ValueError(f"coords must be [N, {config.in_features}] or "
                          f"[{n_inr}, N, {config.in_features}], got {tuple(coords.shape)}")
+    return _layer_values(flat_params, coords, config)[-1]
+
+
+def _layer_values(flat_params: Tensor, coords: Tensor, config: SirenConfig) -> list[Tensor]:
+    """Inputs ``[B, N, in]`` and every layer's output ``[B, N, width]``, in order."""
     weights, biases = unflatten_params(flat_params, config)
     w0s = config.layer_w0()
-    h = coords
+    values = [coords]
     last = len(weights) - 1
     for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        h = values[-1]
         if k < last:
-            h = torch.sin(torch.baddbmm((w0s[k] * b).unsqueeze(1), h,
-                                        (w0s[k] * w).transpose(1, 2)))
+            values.append(torch.sin(torch.baddbmm((w0s[k] * b).unsqueeze(1), h,
+                                                  (w0s[k] * w).transpose(1, 2))))
         else:
-            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
-    return h
+            values.append(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
+    return values
+
+
+def siren_neuron_values(flat_params: Tensor, points: Tensor, config: SirenConfig) -> Tensor:
+    """The value of every neuron of ``B`` SIRENs at ``K`` input points ("probe features").
+
+    Neurons come in neural-graph node order (inputs, then each layer; see
+    :mod:`zoo.graphs.neural_graph`): input neurons hold the points' coordinates, hidden
+    neurons their sine outputs, output neurons the INR's value. Relabelling hidden
+    neurons relabels these rows the same way, so graph networks stay invariant.
+
+    Shapes:
+        - **flat_params:** ``[B, P]``
+        - **points:** ``[K, in_features]``
+        - **output:** ``[B, num_neurons, K]``
+    """
+    if points.dim() != 2 or points.shape[1] != config.in_features:
+        raise ValueError(f"points must be [K, {config.in_features}], got {tuple(points.shape)}")
+    coords = points.to(flat_params.dtype).unsqueeze(0).expand(flat_params.shape[0], -1, -1)
+    return torch.cat(_layer_values(flat_params, coords, config), dim=2).transpose(1, 2)
 
 
 def init_batched_params(n: int, config: SirenConfig, generator: torch.Generator | None = None,
