@@ -298,7 +298,8 @@ def main() -> None:
     pop_arch = asdict(siren)
     x = torch.from_numpy(normalise_weights(params, pop_arch, weight_stats(params, pop_arch)))
     y = torch.from_numpy(labels.astype(np.int64))
-    arch = default_arch("gmn", num_classes=10, population_arch=pop_arch)
+    # no probe features: the naive PyG path (mlp_to_graph) has only biases as node features
+    arch = default_arch("gmn", num_classes=10, population_arch=pop_arch, probe_features=0)
     spec = NeuralGraphSpec(tuple(arch["spec"]))
     n_weights = sum(p.numel() for p in build_model("gmn", arch).parameters())
     print(f"GMN: hidden {arch['gmn']['hidden']}, {arch['gmn']['num_layers']} PNA layers, "

@@ -55,7 +55,7 @@ from store import Catalog, PopulationRecord
 from zoo.datasets import add_bundled_dataset
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
-from zoo.kinds import build_model, default_arch, load_inputs, load_model, weight_stats
+from zoo.kinds import build_model, default_arch, load_model, model_inputs, weight_stats
 from zoo.models.siren import SirenConfig
 from zoo.registry import state_dict_to_safetensors
 from zoo.train import InMemorySink, make_loader, record_activations
@@ -167,15 +167,12 @@ def bench_target(target: Target, sizes: Sizes, n_small: int) -> None:
     """Every path on ``n_small`` probe samples, then on twice as many."""
     cat = target.catalog
     record, model = load_model(cat, target.model_id)
-    source = record.population_id if record.population_id is not None else record.dataset_id
-    assert source is not None
     names = list(model.representation_layers()[:-1])  # type: ignore[operator]
     print(f"    recorded layers: {', '.join(names)}, logits, predictions; "
           f"batch {target.batch}")
 
     def inputs_of(n: int) -> Any:
-        return load_inputs(cat, record.kind, source, sample_ids=target.ids[:n],
-                           weight_norm=record.arch.get("weight_norm"))
+        return model_inputs(cat, record, sample_ids=target.ids[:n])
 
     warm = inputs_of(target.batch)  # warm up kernels, allocator and Zarr codecs (untimed)
     run_path("plain forward", target, model, names, warm, "", InMemorySink(), {})

@@ -36,6 +36,7 @@ from zoo.models.mlp import MLPClassifier
 from zoo.models.siren import SirenConfig
 
 __all__ = [
+    "DEFAULT_PROBE_FEATURES",
     "KINDS",
     "Inputs",
     "build_model",
@@ -43,6 +44,7 @@ __all__ = [
     "default_micro_batch",
     "load_inputs",
     "load_model",
+    "model_inputs",
     "normalise_weights",
     "probe_points",
     "weight_inputs",
@@ -52,6 +54,9 @@ __all__ = [
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 
 KINDS = ("gmn", "mlp-weights", "mlp", "cnn")
+#: Probe points of a GMN by default. On mnist-5k (per-INR inits, 8 epochs, seeds 0 and 1)
+#: 16 of them took test accuracy from 19 % and chance to 38-40 %, learning from epoch 1.
+DEFAULT_PROBE_FEATURES = 16
 WEIGHT_KINDS = ("gmn", "mlp-weights")
 
 
@@ -76,16 +81,19 @@ def _siren_spec(arch: dict[str, Any]) -> NeuralGraphSpec:
 def default_arch(kind: str, *, num_classes: int, population_arch: dict[str, Any] | None = None,
                  sample_shape: Sequence[int] = (), hidden: int | None = None,
                  layers: int | None = None, dropout: float | None = None,
-                 probe_features: int = 0) -> dict[str, Any]:
+                 probe_features: int | None = None) -> dict[str, Any]:
     """The default architecture dict of a kind, sized to its input.
 
     ``dropout`` (a probability in [0, 1)) is the GMN's dropout after each layer and
     readout block, or the MLP/CNN dropout after each hidden layer; default none.
     ``probe_features`` (GMN only): node features gain each neuron's values at that many
-    :func:`probe_points` (the "probe features" of Kofinas et al. 2024); default none.
+    :func:`probe_points` (the "probe features" of Kofinas et al. 2024); default
+    ``DEFAULT_PROBE_FEATURES`` for a GMN, 0 turns them off.
     """
     if dropout is not None and not 0.0 <= dropout < 1.0:
         raise InvalidInputError(f"dropout must be in [0, 1), got {dropout}")
+    if probe_features is None:
+        probe_features = DEFAULT_PROBE_FEATURES if kind == "gmn" else 0
     if probe_features and kind != "gmn":
         raise InvalidInputError(f"probe features are node features of a GMN, not of {kind!r}")
     if probe_features < 0:
@@ -164,6 +172,24 @@ def load_model(catalog: Catalog, model_id: int) -> tuple[ModelRecord, nn.Module]
     model = build_model(record.kind, record.arch)
     model.load_state_dict(st_load(catalog.checkpoint_bytes(model_id)))
     return record, model.eval()
+
+
+def model_inputs(catalog: Catalog, record: ModelRecord,
+                 sample_ids: Sequence[int] | np.ndarray | None = None,
+                 split: str | None = None) -> Inputs:
+    """The inputs a stored model reads, prepared as when it was trained: its population
+    or dataset, its weight standardisation and probe features (from its arch)."""
+    if record.kind in WEIGHT_KINDS:
+        if record.population_id is None:
+            raise InvalidInputError(f"model {record.id} has no population to read inputs from")
+        source: int = record.population_id
+    elif record.dataset_id is None:
+        raise InvalidInputError(f"model {record.id} has no dataset to read inputs from")
+    else:
+        source = record.dataset_id
+    return load_inputs(catalog, record.kind, source, sample_ids=sample_ids, split=split,
+                       weight_norm=record.arch.get("weight_norm"),
+                       probe_features=record.arch.get("probe_features", 0))
 
 
 def weight_stats(params: np.ndarray, population_arch: dict[str, Any]) -> list[list[float]]:

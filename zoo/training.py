@@ -32,6 +32,7 @@ from zoo.kinds import (
     default_micro_batch,
     load_inputs,
     load_model,
+    model_inputs,
     weight_inputs,
     weight_stats,
 )
@@ -67,7 +68,7 @@ def train_model(
     hidden: int | None = None,
     layers: int | None = None,
     dropout: float | None = None,
-    probe_features: int = 0,
+    probe_features: int | None = None,
     tags: Sequence[str] = (),
     augment: WeightAugment | None = None,
     progress: bool = True,
@@ -80,8 +81,9 @@ def train_model(
     per-epoch metrics and ``test_acc``/``test_loss`` of the selected weights.
     ``augment`` (weight kinds only) warps the training INRs randomly every epoch
     (:mod:`zoo.inr.augment`); validation and test INRs are never warped.
-    ``probe_features`` (GMN only) gives every node its neuron's values at that many probe
-    points (:func:`~zoo.kinds.weight_inputs`); it is stored in the arch. Without
+    ``probe_features`` (GMN only; default :data:`~zoo.kinds.DEFAULT_PROBE_FEATURES`) gives
+    every node its neuron's values at that many probe points
+    (:func:`~zoo.kinds.weight_inputs`); it is stored in the arch. Without
     ``config.micro_batch`` the kind's :func:`~zoo.kinds.default_micro_batch` is used (and
     stored with the config).
     """
@@ -105,9 +107,10 @@ def train_model(
         assert pop_arch is not None
         norm = weight_stats(train.dataset.tensors[0].numpy(), pop_arch)
         arch["weight_norm"] = norm
-        train = weight_inputs(kind, pop_arch, train, norm, augment, probe_features)
+        train = weight_inputs(kind, pop_arch, train, norm, augment, arch.get("probe_features", 0))
     val, test = (load_inputs(catalog, kind, source, split=s, weight_norm=norm,
-                             probe_features=probe_features) for s in ("val", "test"))
+                             probe_features=arch.get("probe_features", 0))
+                 for s in ("val", "test"))
     if len(train.sample_ids) == 0 or len(val.sample_ids) == 0:
         raise InvalidInputError(f"{lineage}: needs samples in both the train and val splits")
     result = train_classifier(lambda: build_model(kind, arch), train.dataset, val.dataset,
@@ -142,16 +145,6 @@ def train_model(
             f"stored; see `zoo show {exc.existing_id}`", exc.existing_id) from exc
 
 
-def _model_source(record: ModelRecord) -> str | int:
-    if record.kind in WEIGHT_KINDS:
-        if record.population_id is None:
-            raise InvalidInputError(f"model {record.id} has no population to read inputs from")
-        return record.population_id
-    if record.dataset_id is None:
-        raise InvalidInputError(f"model {record.id} has no dataset to read inputs from")
-    return record.dataset_id
-
-
 @dataclass(frozen=True)
 class EvalSummary:
     """Accuracy, mean loss and confusion matrix ``[C, C]`` (rows true) of one evaluation."""
@@ -171,9 +164,7 @@ def evaluate_model(catalog: Catalog, model_id: int, split: str = "test",
     ``batch_size`` samples are evaluated at a time (GMNs: pieces of the kind's micro-batch,
     which is faster; results do not depend on it)."""
     record, model = load_model(catalog, model_id)
-    inputs = load_inputs(catalog, record.kind, _model_source(record), split=split,
-                         weight_norm=record.arch.get("weight_norm"),
-                         probe_features=record.arch.get("probe_features", 0))
+    inputs = model_inputs(catalog, record, split=split)
     if len(inputs.sample_ids) == 0:
         raise InvalidInputError(f"the {split!r} split has no samples")
     pieces = default_micro_batch(record.kind, batch_size) or batch_size
@@ -196,9 +187,7 @@ def record_model(catalog: Catalog, model_id: int, probe: str | int,
     """
     record, model = load_model(catalog, model_id)
     ids = catalog.probe_sample_ids(probe)
-    inputs = load_inputs(catalog, record.kind, _model_source(record), sample_ids=ids,
-                         weight_norm=record.arch.get("weight_norm"),
-                         probe_features=record.arch.get("probe_features", 0))
+    inputs = model_inputs(catalog, record, sample_ids=ids)
     names = list(layers) if layers else list(model.representation_layers()[:-1])  # type: ignore[operator]
     # one Zarr chunk per batch: each streamed block then writes whole chunks only
     sink = CatalogSink(catalog, model_id, probe, chunk_rows=batch_size, replace=replace)

@@ -36,9 +36,9 @@ __all__ = ["register_commands"]
 @click.option("--dropout", type=float,
               help="Dropout probability (GMN: after each layer; MLP/CNN: hidden layers).")
 @click.option("--grad-clip", type=float, help="Clip the global gradient norm to this value.")
-@click.option("--probe-features", type=int, default=0, show_default=True,
+@click.option("--probe-features", type=int,
               help="gmn: give every neuron its values at this many fixed input points as "
-                   "node features (probe features; 0: off).")
+                   "node features (probe features; default 16, 0: off).")
 @click.option("--micro-batch", type=int,
               help="Samples per forward/backward inside a batch, gradients accumulated (same "
                    "updates, better cache use; default: 16 for gmn, whole batches otherwise).")
@@ -52,7 +52,7 @@ __all__ = ["register_commands"]
 def train(loc: Locations, kind: str, population: str | None, dataset: str | None, seed: int,
           data_seed: int | None, epochs: int, batch_size: int, lr: float, weight_decay: float,
           patience: int | None, hidden: int | None, layers: int | None,
-          dropout: float | None, grad_clip: float | None, probe_features: int,
+          dropout: float | None, grad_clip: float | None, probe_features: int | None,
           micro_batch: int | None,
           augment: bool, tags: tuple[str, ...],
           threads: int | None, as_json: bool) -> None:
