@@ -81,8 +81,8 @@ def train_model(
     per-epoch metrics and ``test_acc``/``test_loss`` of the selected weights.
     ``augment`` (weight kinds only) warps the training INRs randomly every epoch
     (:mod:`zoo.inr.augment`); validation and test INRs are never warped.
-    ``probe_features`` (GMN only; default :data:`~zoo.kinds.DEFAULT_PROBE_FEATURES`) gives
-    every node its neuron's values at that many probe points
+    ``probe_features`` (GMN only; default :data:`~zoo.kinds.DEFAULT_PROBE_FEATURES`, none)
+    gives every node its neuron's values at that many probe points
     (:func:`~zoo.kinds.weight_inputs`); it is stored in the arch. Without
     ``config.micro_batch`` the kind's :func:`~zoo.kinds.default_micro_batch` is used (and
     stored with the config).

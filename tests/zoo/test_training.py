@@ -58,7 +58,7 @@ def test_train_register_record(cat: Catalog, kind: str, source: dict[str, str]) 
     # GMN batches are computed in cache-sized pieces by default; the config says so.
     assert record.config["train"]["micro_batch"] == default_micro_batch(kind, FAST.batch_size)
     assert record.arch.get("probe_features", 0) == (DEFAULT_PROBE_FEATURES if kind == "gmn"
-                                                    else 0)
+                                                    else 0) == 0  # weights only by default
     assert record.config.get("population", record.config.get("dataset")) in ("inrs", "digits")
     names = [m.name for m in cat.get_metrics(record.id)]
     assert names.count("val_acc") == 2 and "test_acc" in names

@@ -38,7 +38,8 @@ __all__ = ["register_commands"]
 @click.option("--grad-clip", type=float, help="Clip the global gradient norm to this value.")
 @click.option("--probe-features", type=int,
               help="gmn: give every neuron its values at this many fixed input points as "
-                   "node features (probe features; default 16, 0: off).")
+                   "node features (probe features; default 0: weights only). They include "
+                   "the image at those points.")
 @click.option("--micro-batch", type=int,
               help="Samples per forward/backward inside a batch, gradients accumulated (same "
                    "updates, better cache use; default: 16 for gmn, whole batches otherwise).")
