@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["kernel_library", "native_enabled", "plain_float32"]
+__all__ = ["kernel_library", "native_enabled", "plain_float32", "pointer"]
 
 _SOURCES = tuple(Path(__file__).with_name(name) for name in ("siren.c", "pna.c"))
 _HEADERS = (Path(__file__).with_name("common.h"),)
@@ -54,6 +54,12 @@ def plain_float32(*tensors: Tensor) -> bool:
     """Whether the kernels can read these tensors as plain float32 arrays."""
     return all(t.dtype == torch.float32 and t.device.type == "cpu" and t.is_contiguous()
                for t in tensors)
+
+
+def pointer(tensor: Tensor | None) -> int | None:
+    """A tensor's data address for a kernel argument; ``None`` (a NULL pointer: "not
+    wanted") for no tensor or an empty placeholder."""
+    return tensor.data_ptr() if tensor is not None and tensor.numel() else None
 
 
 def _cache_dir() -> Path:

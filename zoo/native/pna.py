@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from zoo.native import kernel_library, plain_float32
+from zoo.native import kernel_library, plain_float32, pointer
 
 __all__ = ["block_stats", "block_stats_backward"]
 
@@ -44,12 +44,8 @@ def block_stats(block: Tensor, want_min: bool, want_max: bool, want_sq: bool,
                       for want in (want_min, want_max, want_sq))
         i_min = torch.empty(n, f, dtype=torch.long) if want_min and with_indices else _NO_INDEX
         i_max = torch.empty(n, f, dtype=torch.long) if want_max and with_indices else _NO_INDEX
-
-        def ptr(t: Tensor) -> int | None:
-            return t.data_ptr() if t.numel() else None
-
-        lib.zoo_block_stats(block.data_ptr(), total.data_ptr(), ptr(mn), ptr(mx), ptr(sq),
-                            ptr(i_min), ptr(i_max), n, d, f)
+        lib.zoo_block_stats(block.data_ptr(), total.data_ptr(), pointer(mn), pointer(mx),
+                            pointer(sq), pointer(i_min), pointer(i_max), n, d, f)
         return total, mn, mx, sq, i_min, i_max
     i_min = i_max = _NO_INDEX
     if want_min and with_indices:
@@ -87,14 +83,10 @@ def block_stats_backward(block: Tensor, g_sum: Tensor | None, g_min: Tensor | No
     if (lib is not None and plain_float32(block, *grads)
             and all(i.is_contiguous() and i.shape == (n, f) for i in indices)):
         grad = torch.empty_like(block)
-
-        def ptr(t: Tensor | None) -> int | None:
-            return None if t is None else t.data_ptr()
-
         lib.zoo_block_stats_backward(
-            block.data_ptr(), g_sum.data_ptr(), ptr(g_sq), ptr(g_min), ptr(g_max),
-            ptr(i_min if g_min is not None else None), ptr(i_max if g_max is not None else None),
-            grad.data_ptr(), n, d, f)
+            block.data_ptr(), g_sum.data_ptr(), pointer(g_sq), pointer(g_min), pointer(g_max),
+            pointer(i_min if g_min is not None else None),
+            pointer(i_max if g_max is not None else None), grad.data_ptr(), n, d, f)
         return grad
     if g_sq is not None:
         grad = torch.addcmul(g_sum.unsqueeze(1), block, g_sq.unsqueeze(1), value=2.0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from zoo.native import kernel_library, plain_float32
+from zoo.native import kernel_library, plain_float32, pointer
 
 __all__ = ["grid_compose", "mul_grid_sums", "output_layer_backward_", "sincos_"]
 
@@ -58,8 +58,7 @@ def grid_compose(sin_a: Tensor, cos_a: Tensor, sin_c: Tensor, cos_c: Tensor, sin
     outs = [sin_out] if cos_out is None else [sin_out, cos_out]
     if lib is not None and plain_float32(sin_a, cos_a, sin_c, cos_c, *outs):
         lib.zoo_grid_compose(sin_a.data_ptr(), cos_a.data_ptr(), sin_c.data_ptr(),
-                             cos_c.data_ptr(), sin_out.data_ptr(),
-                             None if cos_out is None else cos_out.data_ptr(),
+                             cos_c.data_ptr(), sin_out.data_ptr(), pointer(cos_out),
                              m, height, width, neurons)
         return
     grid = (m, height, width, neurons)
