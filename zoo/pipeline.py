@@ -15,6 +15,7 @@ from store import Catalog, ModelRecord
 from zoo.datasets import add_bundled_dataset
 from zoo.inr.fit import FitConfig, available_cores
 from zoo.inr.population import default_population_name, fit_population
+from zoo.kinds import WEIGHT_KINDS
 from zoo.models.siren import SirenConfig
 from zoo.train import TrainConfig
 from zoo.training import record_model, train_model
@@ -101,7 +102,7 @@ def _trained(catalog: Catalog, config: PipelineConfig, kind: str, seed: int, pop
     """The model of ``kind`` and ``seed`` this configuration asks for: found (same source and
     training settings, tagged ``config.tag``) or trained now."""
     epochs = config.epochs.get(kind, config.default_epochs)
-    on_weights = kind in ("gmn", "mlp-weights")
+    on_weights = kind in WEIGHT_KINDS
     train = TrainConfig(epochs=epochs, batch_size=config.batch_size, init_seed=seed,
                         data_seed=seed)
     source = ("population", pop_name) if on_weights else ("dataset", config.dataset)

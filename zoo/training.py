@@ -101,16 +101,15 @@ def train_model(
     arch = default_arch(kind, num_classes=ds.num_classes, population_arch=pop_arch,
                         sample_shape=ds.sample_shape, hidden=hidden, layers=layers,
                         dropout=dropout, probe_features=probe_features)
-    norm = None
+    norm, probes = None, arch.get("probe_features", 0)
     train = load_inputs(catalog, kind, source, split="train")
     if kind in WEIGHT_KINDS:  # standardise INR weights per layer with training-set statistics
         assert pop_arch is not None
         norm = weight_stats(train.dataset.tensors[0].numpy(), pop_arch)
         arch["weight_norm"] = norm
-        train = weight_inputs(kind, pop_arch, train, norm, augment, arch.get("probe_features", 0))
+        train = weight_inputs(kind, pop_arch, train, norm, augment, probes)
     val, test = (load_inputs(catalog, kind, source, split=s, weight_norm=norm,
-                             probe_features=arch.get("probe_features", 0))
-                 for s in ("val", "test"))
+                             probe_features=probes) for s in ("val", "test"))
     if len(train.sample_ids) == 0 or len(val.sample_ids) == 0:
         raise InvalidInputError(f"{lineage}: needs samples in both the train and val splits")
     result = train_classifier(lambda: build_model(kind, arch), train.dataset, val.dataset,
