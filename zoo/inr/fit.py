@@ -227,8 +227,10 @@ def iter_fit_chunks(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitCon
 def _fit_chunk(chunk: Tensor, siren: SirenConfig, fit: FitConfig, offset: int) -> FitResult:
     """Fit one chunk whose first INR has global index ``offset``."""
     n = chunk.shape[0]
-    indices = range(offset, offset + n) if fit.init == "per-inr" else [0] * n
-    init = seeded_init_params(fit.seed, indices, siren)
+    if fit.init == "per-inr":
+        init = seeded_init_params(fit.seed, range(offset, offset + n), siren)
+    else:  # one init, drawn once (fit_batch copies it)
+        init = seeded_init_params(fit.seed, [0], siren).expand(n, -1)
     params, mse = fit_batch(chunk, init, siren, fit)
     return FitResult(params, mse, psnr(mse), offset)
 
