@@ -84,10 +84,9 @@ def probe_labels(catalog: Catalog, probe: str | int) -> np.ndarray:
 
 def recorded_output(catalog: Catalog, model_id: int, probe: str | int, layer: str) -> np.ndarray:
     """A model's recorded ``logits`` ``[n, C]`` or ``predictions`` ``[n]`` on a probe set."""
-    probe_id = catalog.get_probe_set(probe).id
-    for record in catalog.list_activations(model_id, probe=probe_id):
-        if record.layer == layer:
-            return np.asarray(catalog.arrays.read(record.array_key))
+    record = catalog.find_activation(model_id, layer, probe)
+    if record is not None:
+        return np.asarray(catalog.arrays.read(record.array_key))
     raise NotFoundError(f"model {model_id} has no recorded {layer!r} on probe set {probe!r}: "
                         f"run `zoo record {model_id} --probe ...` first")
 
