@@ -24,6 +24,14 @@ similarity_pairs  similarities joined to both models and the probe set: id, mode
                   layer_a, model_b_id, layer_b, kind_a, kind_b, seed_a, seed_b, dataset_a,
                   dataset_b, name_a, name_b, tags_a, tags_b, probe_set, measure, estimator,
                   params, value, n, code_version, created_at
+prediction_agreements  per pair of models on a probe set: acc_a, acc_b, agreement, kappa,
+                  both_correct, only_a_correct, only_b_correct, neither_correct (fractions)
+ensembles         per pair: accuracy of the averaged-logits ensemble, gain_best, gain_mean
+studies           ``zoo reproduce`` studies (``profile`` as JSON); study_models: members
+findings          each study's judged findings: value_a, value_b, difference, ci_low,
+                  ci_high, verdict, reason
+agreement_pairs   prediction_agreements + kind_a, kind_b, seed_a, seed_b, probe_set (name)
+ensemble_pairs    ensembles + kind_a, kind_b, seed_a, seed_b, probe_set (name)
 ================  ===========================================================================
 
 JSON columns are DuckDB ``JSON`` on both back-ends (``arch->>'hidden'`` works).
@@ -60,10 +68,11 @@ __all__ = [
 ]
 
 TABLES = ("datasets", "populations", "models", "metrics", "tags", "probe_sets", "activations",
-          "similarities")
+          "similarities", "prediction_agreements", "ensembles", "studies", "study_models",
+          "findings")
 _JSON_COLUMNS = {"datasets": ("sample_shape",), "populations": ("arch", "fit_config"),
                  "models": ("arch", "config"), "probe_sets": ("sample_ids",),
-                 "activations": ("shape",)}
+                 "activations": ("shape",), "studies": ("profile",)}
 _CONVENIENCE = {
     "models_wide": """
         SELECT m.*, d.name AS dataset, p.name AS population,
@@ -89,6 +98,13 @@ _CONVENIENCE = {
                s.measure, s.estimator, s.params, s.value, s.n, s.code_version, s.created_at
         FROM similarities s JOIN models_wide a ON a.id = s.model_a_id
         JOIN models_wide b ON b.id = s.model_b_id JOIN probe_sets p ON p.id = s.probe_set_id""",
+    **{view: f"""
+        SELECT x.*, a.kind AS kind_a, b.kind AS kind_b, a.seed AS seed_a, b.seed AS seed_b,
+               p.name AS probe_set
+        FROM {table} x JOIN models a ON a.id = x.model_a_id JOIN models b ON b.id = x.model_b_id
+        JOIN probe_sets p ON p.id = x.probe_set_id"""
+       for view, table in (("agreement_pairs", "prediction_agreements"),
+                           ("ensemble_pairs", "ensembles"))},
 }
 VIEWS = tuple(sorted((*TABLES, *_CONVENIENCE)))
 _EXTENSIONS = {"sqlite": ("sqlite_scanner", "duckdb-ext-sqlite"),

@@ -19,6 +19,7 @@ from store._check import CheckMixin
 from store._data import DataMixin
 from store._db import make_engine
 from store._models import ModelsMixin
+from store._study import StudyMixin
 from store.arrays import ArrayStore
 from store.errors import CatalogUnavailableError, NotInitializedError
 from store.records import ModelRecord
@@ -55,7 +56,7 @@ def _connect_or_explain(url: str, must_exist: bool) -> Any:
     return engine
 
 
-class Catalog(ModelsMixin, DataMixin, ActivationsMixin, CheckMixin):
+class Catalog(ModelsMixin, DataMixin, ActivationsMixin, StudyMixin, CheckMixin):
     """Metadata in SQL (SQLite or PostgreSQL) and arrays in Zarr, behind one object.
 
     Use ``Catalog.create`` for a new catalog and ``Catalog.open`` for an existing

@@ -26,17 +26,23 @@ from store.records import (
     PopulationRecord,
     ProbeSetRecord,
     SimilarityRecord,
+    StudyRecord,
 )
 
 __all__ = [
     "Base",
     "SqlActivation",
     "SqlDataset",
+    "SqlEnsemble",
+    "SqlFinding",
     "SqlMetric",
     "SqlModel",
     "SqlPopulation",
+    "SqlPredictionPair",
     "SqlProbeSet",
     "SqlSimilarity",
+    "SqlStudy",
+    "SqlStudyModel",
     "SqlTag",
 ]
 
@@ -286,3 +292,102 @@ class SqlSimilarity(Base):
             n=self.n,
             cached=cached,
         )
+
+
+class SqlPredictionPair(Base):
+    """Agreement of two models' predictions on a probe set (``PredictionPairRecord``)."""
+
+    __tablename__ = "prediction_agreements"
+    __table_args__ = (UniqueConstraint("model_a_id", "model_b_id", "probe_set_id",
+                                       "code_version", name="uq_prediction_agreements_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_a_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    model_b_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    probe_set_id: Mapped[int] = mapped_column(ForeignKey("probe_sets.id"))
+    code_version: Mapped[str] = mapped_column(String(40))
+    n: Mapped[int] = mapped_column(Integer)
+    acc_a: Mapped[float] = mapped_column(Float)
+    acc_b: Mapped[float] = mapped_column(Float)
+    agreement: Mapped[float] = mapped_column(Float)
+    kappa: Mapped[float] = mapped_column(Float)
+    both_correct: Mapped[float] = mapped_column(Float)
+    only_a_correct: Mapped[float] = mapped_column(Float)
+    only_b_correct: Mapped[float] = mapped_column(Float)
+    neither_correct: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class SqlEnsemble(Base):
+    """Accuracy of a two-model ensemble on a probe set (``EnsembleRecord``)."""
+
+    __tablename__ = "ensembles"
+    __table_args__ = (UniqueConstraint("model_a_id", "model_b_id", "probe_set_id", "method",
+                                       "code_version", name="uq_ensembles_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_a_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    model_b_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    probe_set_id: Mapped[int] = mapped_column(ForeignKey("probe_sets.id"))
+    method: Mapped[str] = mapped_column(String(40))
+    code_version: Mapped[str] = mapped_column(String(40))
+    n: Mapped[int] = mapped_column(Integer)
+    acc_a: Mapped[float] = mapped_column(Float)
+    acc_b: Mapped[float] = mapped_column(Float)
+    accuracy: Mapped[float] = mapped_column(Float)
+    gain_best: Mapped[float] = mapped_column(Float)
+    gain_mean: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class SqlStudy(Base):
+    """A named study (``zoo reproduce``): its profile, probe set and population."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    probe_set_id: Mapped[int] = mapped_column(ForeignKey("probe_sets.id"))
+    population_id: Mapped[int | None] = mapped_column(ForeignKey("populations.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    def to_record(self, model_ids: tuple[int, ...]) -> StudyRecord:
+        return StudyRecord(id=self.id, name=self.name, profile=dict(self.profile),
+                           probe_set_id=self.probe_set_id, population_id=self.population_id,
+                           model_ids=model_ids, created_at=self.created_at)
+
+
+class SqlStudyModel(Base):
+    """A model of a study, filling one ``slot`` (kind, seed, source, training settings)."""
+
+    __tablename__ = "study_models"
+
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    slot: Mapped[str] = mapped_column(String(200), index=True)
+
+
+class SqlFinding(Base):
+    """A judged finding of a study (``FindingRecord``)."""
+
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("study_id", "finding"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    finding: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    label_a: Mapped[str] = mapped_column(String(200))
+    value_a: Mapped[float | None] = mapped_column(Float)
+    label_b: Mapped[str] = mapped_column(String(200))
+    value_b: Mapped[float | None] = mapped_column(Float)
+    difference: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    n_boot: Mapped[int] = mapped_column(Integer)
+    verdict: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)

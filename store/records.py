@@ -16,13 +16,18 @@ from store.errors import InvalidInputError
 
 __all__ = [
     "MODEL_KINDS",
+    "VERDICTS",
     "ActivationRecord",
     "DatasetRecord",
+    "EnsembleRecord",
+    "FindingRecord",
     "MetricRecord",
     "ModelRecord",
     "PopulationRecord",
+    "PredictionPairRecord",
     "ProbeSetRecord",
     "SimilarityRecord",
+    "StudyRecord",
 ]
 
 #: Kinds of model the catalog knows; ``other`` admits anything users bring.
@@ -64,7 +69,7 @@ class _Record:
         for key, value in data.items():
             if key in cls._datetime_fields and isinstance(value, str):
                 value = dt.datetime.fromisoformat(value)
-            elif isinstance(value, list) and key in ("tags", "shape"):
+            elif isinstance(value, list) and key in ("tags", "shape", "model_ids"):
                 value = tuple(value)
             kwargs[key] = value
         return cls(**kwargs)
@@ -214,3 +219,108 @@ class SimilarityRecord(_Record):
     cached: bool = False
 
     _datetime_fields: ClassVar[tuple[str, ...]] = ()
+
+
+@dataclass(frozen=True)
+class PredictionPairRecord(_Record):
+    """How two models' predictions relate on one probe set (``model_a_id < model_b_id``).
+
+    Fractions of the ``n`` probe samples: ``agreement`` (same class predicted),
+    ``both_correct``, ``only_a_correct``, ``only_b_correct``, ``neither_correct`` (these
+    four sum to 1); ``kappa`` is Cohen's kappa of the two prediction vectors.
+    """
+
+    model_a_id: int
+    model_b_id: int
+    probe_set_id: int
+    code_version: str
+    n: int
+    acc_a: float
+    acc_b: float
+    agreement: float
+    kappa: float
+    both_correct: float
+    only_a_correct: float
+    only_b_correct: float
+    neither_correct: float
+
+    _datetime_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if self.model_a_id >= self.model_b_id:
+            raise InvalidInputError("a prediction pair is stored once, with model_a_id < "
+                                    f"model_b_id (got {self.model_a_id}, {self.model_b_id})")
+
+
+@dataclass(frozen=True)
+class EnsembleRecord(_Record):
+    """Accuracy on a probe set of the two-model ensemble ``method`` (``mean_logits``).
+
+    ``gain_best`` = ``accuracy - max(acc_a, acc_b)``; ``gain_mean`` = ``accuracy -
+    (acc_a + acc_b) / 2``. Stored once per pair, ``model_a_id < model_b_id``.
+    """
+
+    model_a_id: int
+    model_b_id: int
+    probe_set_id: int
+    method: str
+    code_version: str
+    n: int
+    acc_a: float
+    acc_b: float
+    accuracy: float
+    gain_best: float
+    gain_mean: float
+
+    _datetime_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if self.model_a_id >= self.model_b_id:
+            raise InvalidInputError("an ensemble pair is stored once, with model_a_id < "
+                                    f"model_b_id (got {self.model_a_id}, {self.model_b_id})")
+
+
+@dataclass(frozen=True)
+class StudyRecord(_Record):
+    """A named study: its profile (JSON), probe set, INR population and member models."""
+
+    id: int
+    name: str
+    profile: dict[str, Any]
+    probe_set_id: int
+    population_id: int | None
+    model_ids: tuple[int, ...]
+    created_at: dt.datetime
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "study name")
+
+
+#: What a finding's verdict may be.
+VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+
+
+@dataclass(frozen=True)
+class FindingRecord(_Record):
+    """One judged finding of a study: two compared quantities, their difference with a
+    bootstrap confidence interval ``[ci_low, ci_high]`` and the verdict with its reason."""
+
+    study_id: int
+    finding: int
+    name: str
+    label_a: str
+    value_a: float
+    label_b: str
+    value_b: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    n_boot: int
+    verdict: str
+    reason: str
+
+    _datetime_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise InvalidInputError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
