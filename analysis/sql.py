@@ -35,6 +35,15 @@ ensemble_pairs    ensembles + kind_a, kind_b, seed_a, seed_b, probe_set (name)
 ================  ===========================================================================
 
 JSON columns are DuckDB ``JSON`` on both back-ends (``arch->>'hidden'`` works).
+
+Confinement (defence in depth, not a keyword list): the catalog's tables are
+first copied, by a separate DuckDB that alone loads the sqlite/postgres scanner
+(PostgreSQL opened with ``default_transaction_read_only``), into a private
+snapshot file; the query DuckDB attaches that snapshot read-only, never loads an
+extension, and then sets ``enable_external_access = false`` and
+``lock_configuration = true``. So a query sees the catalog and nothing else:
+no ``postgres_query``/``postgres_scan``/``sqlite_scan`` exist there, no file,
+glob, URL or Python variable can be read, and no setting can be changed back.
 Only one SELECT-like statement runs (SELECT, WITH, FROM-first, SHOW, DESCRIBE,
 SUMMARIZE, or EXPLAIN [ANALYZE] of one); anything else raises
 :class:`store.InvalidInputError`, and the READ_ONLY attach keeps the catalog
@@ -46,6 +55,7 @@ decoded) and ``parquet`` (written by DuckDB, no pyarrow needed; files only).
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +165,8 @@ def attach_statement(db_url: str) -> tuple[str, str]:
     """``(extension, ATTACH statement)`` that attaches the catalog at ``db_url`` read-only.
 
     ``sqlite:///path`` attaches the file; ``postgresql[+driver]://...`` becomes a
-    libpq conninfo, with ``SCHEMA`` taken from ``?options=-csearch_path=...``.
+    libpq conninfo, with ``SCHEMA`` taken from ``?options=-csearch_path=...`` and
+    ``default_transaction_read_only`` on, so the server itself refuses writes.
     """
     url = _parse_url(db_url)
     backend = url.get_backend_name()
@@ -175,28 +186,30 @@ def attach_statement(db_url: str) -> tuple[str, str]:
         parts[key] = text = value if isinstance(value, str) else " ".join(value)
         match = re.search(r"-c\s*search_path\s*=\s*(\S+)", text) if key == "options" else None
         schema = match.group(1).split(",")[0].strip('"') if match else schema
+    read_only = "-c default_transaction_read_only=on"  # the server refuses writes, too
+    parts["options"] = f"{parts['options']} {read_only}" if parts.get("options") else read_only
     parts.setdefault("connect_timeout", 5)
     conninfo = " ".join(f"{k}={_conninfo_value(v)}" for k, v in parts.items() if v is not None)
     options = "TYPE postgres, READ_ONLY" + (f", SCHEMA {_quote(schema)}" if schema else "")
     return "postgres", f"ATTACH {_quote(conninfo)} AS catalog ({options})"
 
 
-def open_duckdb(db_url: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the catalog attached read-only and the views in ``VIEWS``.
+_SCANNER_CONFIG: dict[str, Any] = {"autoinstall_known_extensions": False,
+                                   "autoload_known_extensions": False}
 
-    Raises:
-        MissingExtensionError: the duckdb-ext-sqlite / duckdb-ext-postgres wheel is absent.
-        NotInitializedError: the SQLite file or the catalog tables do not exist.
-        CatalogUnavailableError: the database cannot be attached.
+
+def _snapshot(db_url: str, snapshot: Path) -> None:
+    """Copy every table of the catalog at ``db_url`` into a new DuckDB file ``snapshot``.
+
+    Runs in its own DuckDB instance (the only one that loads a scanner extension),
+    in one transaction so the copy is consistent; user SQL never reaches it.
     """
     extension, attach = attach_statement(db_url)
-    config: dict[str, Any] = {"autoinstall_known_extensions": False,
-                              "autoload_known_extensions": False}
+    config = dict(_SCANNER_CONFIG)
     ext_dir = _extension_directory()
     if ext_dir is not None:
         config["extension_directory"] = str(ext_dir)
-    conn = duckdb.connect(":memory:", config=config)
-    try:
+    with duckdb.connect(":memory:", config=config) as conn:
         try:
             conn.execute(f"LOAD {extension}")
         except duckdb.Error as exc:
@@ -215,7 +228,38 @@ def open_duckdb(db_url: str) -> duckdb.DuckDBPyConnection:
                 f"DuckDB cannot attach the catalog {url.render_as_string(hide_password=True)}: "
                 f"{first}"
             ) from exc
+        conn.execute(f"ATTACH {_quote(str(snapshot))} AS snapshot")
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'catalog'").fetchall()]
+        conn.execute("BEGIN TRANSACTION")
+        for table in tables:
+            conn.execute(f'CREATE TABLE snapshot.main."{table}" AS SELECT * FROM catalog."{table}"')
+        conn.execute("COMMIT")
+
+
+def open_duckdb(db_url: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that sees a snapshot of the catalog (views ``VIEWS``) and nothing else.
+
+    See the module docstring: the snapshot is attached read-only as ``catalog``,
+    then external access is disabled and the configuration locked.
+
+    Raises:
+        MissingExtensionError: the duckdb-ext-sqlite / duckdb-ext-postgres wheel is absent.
+        NotInitializedError: the SQLite file or the catalog tables do not exist.
+        CatalogUnavailableError: the database cannot be attached.
+    """
+    with tempfile.TemporaryDirectory(prefix="zoo-sql-") as tmp:
+        snapshot = Path(tmp) / "catalog.duckdb"
+        _snapshot(db_url, snapshot)
+        conn = duckdb.connect(":memory:", config=dict(_SCANNER_CONFIG))
+        try:  # the file is unlinked when ``tmp`` goes; the open attachment keeps it readable
+            conn.execute(f"ATTACH {_quote(str(snapshot))} AS catalog (READ_ONLY)")
+        except BaseException:
+            conn.close()
+            raise
+    try:
         _create_views(conn)
+        conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
     except BaseException:
         conn.close()
@@ -273,7 +317,9 @@ def query_frame(conn: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
         frame = result.df()
     except duckdb.Error as exc:
         message = _first_line(exc)
-        if isinstance(exc, duckdb.CatalogException) and "does not exist" in message:
+        if isinstance(exc, duckdb.PermissionException) or "exists in the" in message:
+            message = f"zoo sql sees the catalog and nothing else: {message}"
+        if isinstance(exc, duckdb.CatalogException):
             message += f" (views: {', '.join(VIEWS)})"
         raise InvalidInputError(message) from exc
     frame.attrs["json_columns"] = [str(c) for c, t in zip(frame.columns, types, strict=False)

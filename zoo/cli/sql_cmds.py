@@ -29,7 +29,8 @@ def sql(loc: Locations, query: str, fmt: str, out: Path | None) -> None:
     Views: models, datasets, populations, metrics, tags, probe_sets, activations,
     similarities, and the joined models_wide, model_tags, model_metrics and
     similarity_pairs (kind_a/kind_b, seed_a/seed_b, dataset_a/dataset_b, probe_set,
-    value, ...). Only SELECT-like statements run; the catalog is attached read-only.
+    value, ...). Only SELECT-like statements run, on a read-only snapshot of the
+    catalog: no file, URL, server-side SQL or other database is reachable.
 
     Example: zoo sql "SELECT kind_a, kind_b, avg(value) FROM similarity_pairs GROUP BY ALL"
     """
