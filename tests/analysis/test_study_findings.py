@@ -1,0 +1,93 @@
+"""Stored agreements/ensembles and the four verdicts on small hand-built models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.predictions import prediction_pairs
+from analysis.queries import cka_matrix
+from analysis.study import StudyRoles, judge_study, store_pair_stats
+from store import Catalog
+
+N, C = 120, 4
+
+
+def _model(cat: Catalog, kind: str, seed: int, feats: np.ndarray, logits: np.ndarray) -> int:
+    m = cat.add_model(kind, checkpoint=f"{kind}{seed}".encode(), dataset="d", seed=seed)
+    cat.add_activation(m.id, "h", "p", feats.astype(np.float32))
+    cat.add_activation(m.id, "logits", "p", logits.astype(np.float32))
+    cat.add_activation(m.id, "predictions", "p", logits.argmax(1).astype(np.int64))
+    return m.id
+
+
+def _catalog(tmp_path: Path, gmn_skill: float) -> tuple[Catalog, list[int]]:
+    """mlp and cnn seeds share one representation (plus noise), gmns each their own.
+
+    ``gmn_skill`` scales how much the gmn logits see the label."""
+    cat = Catalog.create(f"sqlite:///{tmp_path / 'c.db'}", str(tmp_path / "arrays"))
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, C, N)
+    cat.add_dataset("d", source="t", images=np.zeros((N, 2, 2), np.uint8), labels=labels,
+                    splits=["test"] * N, num_classes=C)
+    cat.create_probe_set("p", list(range(N)), dataset="d")
+    onehot = np.eye(C)[labels]
+    shared = rng.normal(size=(N, 16))
+    ids = []
+    for seed in range(3):
+        own = rng.normal(size=(N, 16))
+        ids.append(_model(cat, "gmn", seed, own, gmn_skill * onehot + rng.normal(size=(N, C))))
+    for kind in ("mlp", "cnn"):
+        for seed in range(3):
+            feats = shared + 0.3 * rng.normal(size=(N, 16))
+            ids.append(_model(cat, kind, seed, feats, 3 * onehot + rng.normal(size=(N, C))))
+    cat.save_study("s", {}, "p")
+    cat.set_study_models("s", {str(m): m for m in ids})
+    return cat, ids
+
+
+def test_pairs_stored_once_and_match_on_demand(tmp_path: Path) -> None:
+    cat, ids = _catalog(tmp_path, 2.0)
+    assert store_pair_stats(cat, ids, "p") == (36, 0)
+    assert store_pair_stats(cat, ids, "p") == (0, 36)  # a lookup the second time
+    stored = {(r.model_a_id, r.model_b_id): r for r in cat.get_prediction_pairs("p")}
+    for row in prediction_pairs(cat, ids, "p").itertuples():
+        r = stored[row.model_a, row.model_b]
+        assert (r.agreement, r.kappa, r.only_a_correct) == pytest.approx(
+            (row.agreement, row.kappa, row.only_a_correct))
+        assert r.both_correct + r.only_a_correct + r.only_b_correct + r.neither_correct \
+            == pytest.approx(1.0)
+    ens = cat.get_ensembles("p")
+    assert len(ens) == 36 and all(e.gain_best == pytest.approx(e.accuracy - max(e.acc_a, e.acc_b))
+                                  for e in ens)
+    cat.close()
+
+
+def test_verdicts(tmp_path: Path) -> None:
+    cat, ids = _catalog(tmp_path, 2.0)
+    store_pair_stats(cat, ids, "p")
+    roles = StudyRoles(("gmn",), ("mlp", "cnn"), n_boot=60)
+    findings = judge_study(cat, "s", roles)
+    assert [f.name for f in findings] == ["initialisation", "architecture", "predictions",
+                                          "complementarity"]
+    f1, f2 = findings[0], findings[1]
+    # gmn seeds share nothing, the baselines share a representation: both CKA findings hold
+    assert f1.verdict == f2.verdict == "reproduced"
+    assert f1.ci_low > 0 and f1.ci_low <= f1.difference <= f1.ci_high
+    # the point values are those the similarity cache holds (linear CKA, biased)
+    matrix = cka_matrix(cat, ids, "penultimate").to_numpy()
+    assert f1.value_a == pytest.approx(np.mean([matrix[0, 1], matrix[0, 2], matrix[1, 2]]),
+                                       abs=1e-5)
+    assert [f.finding for f in cat.get_findings("s")] == [1, 2, 3, 4]
+    cat.close()
+
+
+def test_metanetwork_at_chance_is_inconclusive(tmp_path: Path) -> None:
+    cat, ids = _catalog(tmp_path, 0.0)
+    store_pair_stats(cat, ids, "p")
+    findings = judge_study(cat, "s", StudyRoles(("gmn",), ("mlp", "cnn"), n_boot=20))
+    assert {f.verdict for f in findings} == {"inconclusive"}
+    assert "gmn too close to chance" in findings[0].reason
+    assert "threshold 35.0 %" in findings[0].reason  # chance 25 % + 10 points
