@@ -12,6 +12,7 @@ from zoo.cli.pipeline_cmds import register_commands as _pipeline
 from zoo.cli.predict_cmds import register_commands as _predict
 from zoo.cli.sim_cmds import register_commands as _similarity
 from zoo.cli.sql_cmds import register_commands as _sql
+from zoo.cli.study_cmds import register_commands as _study
 from zoo.cli.train_cmds import register_commands as _train
 
 __all__ = ["cli", "main"]
@@ -37,6 +38,7 @@ _pipeline(cli)
 _predict(cli)
 _similarity(cli)
 _sql(cli)
+_study(cli)
 _train(cli)
 
 

@@ -1,0 +1,196 @@
+"""Training jobs of a study: which models a profile asks for, which are stored already,
+and training the rest in parallel worker processes (one torch thread each).
+
+A model is identified by its *slot*: kind, seed, source (population or dataset) and a
+hash of its training settings and architecture. A slot is filled by the model a study
+recorded for it, or by any stored model with the same kind, seed, source, training
+settings and architecture; only empty slots are trained, so an interrupted run trains
+only what it had not finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import queue as queue_mod
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import Any
+
+from store import Catalog, DuplicateError, ModelRecord
+from zoo.kinds import WEIGHT_KINDS, default_arch
+from zoo.train import TrainConfig
+
+__all__ = ["Job", "find_model", "plan_jobs", "run_jobs"]
+
+TAG = "reproduce"
+_IGNORED = ("micro_batch", "device")  # change rounding and speed only
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model of the study: train it (``model_id`` None) and/or record it on ``probe``."""
+
+    slot: str
+    kind: str
+    seed: int
+    epochs: int
+    batch_size: int
+    population: str | None
+    dataset: str | None
+    probe: str
+    model_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        """``gmn s0``."""
+        return f"{self.kind} s{self.seed}"
+
+    def train_config(self) -> TrainConfig:
+        """The training settings: the kind's defaults, this job's seed, epochs and batch."""
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
+                           init_seed=self.seed, data_seed=self.seed)
+
+
+def _plain(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, sort_keys=True, default=list))
+
+
+def _expected(catalog: Catalog, job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(training config, architecture)`` a model of this job is stored with."""
+    ds = catalog.get_dataset(job.dataset or catalog.get_population(str(job.population))
+                             .dataset_id)
+    pop_arch = catalog.get_population(job.population).arch if job.population else None
+    arch = default_arch(job.kind, num_classes=ds.num_classes, population_arch=pop_arch,
+                        sample_shape=ds.sample_shape)
+    train = {k: v for k, v in job.train_config().to_dict().items() if k not in _IGNORED}
+    return _plain(train), _plain(arch)
+
+
+def slot_of(catalog: Catalog, job: Job) -> str:
+    """The slot key of a job (what identifies its model across runs and studies)."""
+    train, arch = _expected(catalog, job)
+    digest = hashlib.sha256(json.dumps([train, arch], sort_keys=True).encode()).hexdigest()
+    return f"{job.kind}|s{job.seed}|{job.population or job.dataset}|{digest[:16]}"
+
+
+def find_model(catalog: Catalog, job: Job) -> ModelRecord | None:
+    """The stored model that fills the job's slot, if any."""
+    found = catalog.find_slot(job.slot)
+    if found is not None:
+        return catalog.get_model(found)
+    train, arch = _expected(catalog, job)
+    source = ("population", job.population) if job.population else ("dataset", job.dataset)
+    for model in catalog.list_models(kind=job.kind):
+        stored = {k: v for k, v in model.config.get("train", {}).items() if k not in _IGNORED}
+        if (model.seed == job.seed and model.config.get(source[0]) == source[1]
+                and stored == train
+                and _plain({k: v for k, v in model.arch.items() if k != "weight_norm"}) == arch):
+            return model
+    return None
+
+
+def plan_jobs(catalog: Catalog, kinds: tuple[str, ...], seeds: tuple[int, ...],
+              epochs: Callable[[str], int], batch_size: int, population: str | None,
+              dataset: str, probe: str) -> list[Job]:
+    """One job per (kind, seed), with ``model_id`` set where a stored model fills it."""
+    jobs = []
+    for kind in kinds:
+        for seed in seeds:
+            on_weights = kind in WEIGHT_KINDS
+            job = Job("", kind, seed, epochs(kind), batch_size,
+                      population if on_weights else None, None if on_weights else dataset,
+                      probe)
+            job = replace(job, slot=slot_of(catalog, job))
+            found = find_model(catalog, job)
+            jobs.append(replace(job, model_id=found.id if found else None))
+    return jobs
+
+
+_QUEUE: Any = None
+_LOCATION: tuple[str, str] = ("", "")
+
+
+def _init_worker(events: Any, location: tuple[str, str]) -> None:
+    global _QUEUE, _LOCATION
+    import torch
+
+    torch.set_num_threads(1)
+    _QUEUE, _LOCATION = events, location
+
+
+def _run_job(job: Job) -> int:
+    """Train (unless stored) and record one model; events go to the parent's queue."""
+    from zoo.training import record_model, train_model
+
+    put = _QUEUE.put if _QUEUE is not None else (lambda event: None)
+    with Catalog.open(*_LOCATION) as cat:
+        model_id = job.model_id
+        if model_id is None:
+            try:
+                model_id = train_model(
+                    cat, job.kind, job.train_config(), population=job.population,
+                    dataset=job.dataset, tags=[TAG], progress=False,
+                    on_epoch=lambda m: put(("epoch", job.slot, m.epoch, m.val_acc))).id
+            except DuplicateError as exc:  # the kept epoch's weights are stored already
+                if exc.existing_id is None:
+                    raise
+                model_id = exc.existing_id
+        put(("trained", job.slot, model_id))
+        if cat.find_activation(model_id, "predictions", job.probe) is None:
+            record_model(cat, model_id, job.probe, progress=False)
+        put(("recorded", job.slot, model_id))
+        return model_id
+
+
+def run_jobs(catalog: Catalog, jobs: list[Job], workers: int,
+             on_event: Callable[[tuple[Any, ...]], None],
+             on_done: Callable[[Job, int], None]) -> dict[str, int]:
+    """Run ``jobs`` on ``workers`` processes, longest first; returns slot -> model id.
+
+    ``on_event`` gets ``("epoch", slot, epoch, val_acc)``, ``("trained", slot, id)`` and
+    ``("recorded", slot, id)``; ``on_done(job, model_id)`` runs as each job finishes.
+    """
+    global _QUEUE, _LOCATION
+    location = (catalog.engine.url.render_as_string(hide_password=False), catalog.arrays.root)
+    order = sorted(jobs, key=lambda j: (j.model_id is not None, -j.epochs, j.kind != "gmn"))
+    if workers <= 1 or len(jobs) <= 1:
+        local: queue_mod.SimpleQueue[tuple[Any, ...]] = queue_mod.SimpleQueue()
+        _QUEUE, _LOCATION = local, location
+        out = {}
+        try:
+            for job in order:
+                out[job.slot] = model_id = _run_job(job)
+                while not local.empty():
+                    on_event(local.get())
+                on_done(job, model_id)
+        finally:
+            _QUEUE = None
+        return out
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    events = context.Queue()
+    catalog.engine.dispose()  # no pooled connection is shared with the children
+    out = {}
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(events, location)) as pool:
+        pending: dict[Future[int], Job] = {pool.submit(_run_job, j): j for j in order}
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            _drain(events, on_event)
+            for future in done:
+                job = pending.pop(future)
+                out[job.slot] = future.result()
+                _drain(events, on_event)
+                on_done(job, out[job.slot])
+    return out
+
+
+def _drain(events: Any, on_event: Callable[[tuple[Any, ...]], None]) -> None:
+    while True:
+        try:
+            on_event(events.get_nowait())
+        except queue_mod.Empty:
+            return
