@@ -91,3 +91,118 @@ def test_metanetwork_at_chance_is_inconclusive(tmp_path: Path) -> None:
     assert {f.verdict for f in findings} == {"inconclusive"}
     assert "gmn too close to chance" in findings[0].reason
     assert "threshold 35.0 %" in findings[0].reason  # chance 25 % + 10 points
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class _DevTools:
+    """Chromium headless driven over the DevTools protocol on a pipe (fds 3 and 4)."""
+
+    def __init__(self, binary: str, profile: Path) -> None:
+        import os
+        import subprocess
+
+        cmd_r, self.cmd_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+
+        def fds() -> None:  # the pipe's ends become fds 3 and 4, inheritable, in the child
+            a, b = os.dup(cmd_r), os.dup(res_w)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.proc = subprocess.Popen(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-dev-shm-usage", "--remote-debugging-pipe",
+             f"--user-data-dir={profile}", "about:blank"],
+            preexec_fn=fds, close_fds=False, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        os.close(cmd_r)
+        os.close(res_w)
+        self.buffer, self.next_id, self.events = b"", 0, []  # type: ignore[var-annotated]
+
+    def _read(self) -> dict:  # type: ignore[type-arg]
+        import json
+        import os
+        import select
+
+        while b"\0" not in self.buffer:
+            ready, _, _ = select.select([self.res_r], [], [], 60)
+            assert ready, "chromium did not answer within 60 s"
+            chunk = os.read(self.res_r, 1 << 16)
+            assert chunk, "chromium closed the DevTools pipe"
+            self.buffer += chunk
+        message, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(message)  # type: ignore[no-any-return]
+
+    def send(self, method: str, session: str | None = None, **params: object) -> dict:  # type: ignore[type-arg]
+        import json
+        import os
+
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self.cmd_w, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._read()
+            if reply.get("id") == self.next_id:
+                assert "error" not in reply, reply
+                return reply.get("result", {})  # type: ignore[no-any-return]
+            self.events.append(reply)
+
+    def wait_for(self, method: str) -> None:
+        while not any(e.get("method") == method for e in self.events):
+            self.events.append(self._read())
+
+    def close(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self.send("Browser.close")
+        self.proc.wait(timeout=30)
+
+
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed (scripts/setup.sh installs it with apt-get "
+                    "where it can): the report's browser check cannot run")
+    from analysis.study.report import render_report
+
+    cat, ids = _catalog(tmp_path, 2.0)
+    store_pair_stats(cat, ids, "p")
+    judge_study(cat, "s", StudyRoles(("gmn",), ("mlp", "cnn"), n_boot=20))
+    _, page = render_report(cat, "s", tmp_path / "report")
+    cat.close()
+    browser = _DevTools(binary, tmp_path / "chromium-profile")
+    try:
+        target = browser.send("Target.createTarget", url="about:blank")["targetId"]
+        session = browser.send("Target.attachToTarget", targetId=target,
+                               flatten=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            browser.send(f"{domain}.enable", session)
+        browser.send("Page.navigate", session, url=page.as_uri())
+        browser.wait_for("Page.loadEventFired")
+        images = browser.send(
+            "Runtime.evaluate", session, returnByValue=True,
+            expression="Array.from(document.images).map(i => [i.complete, i.naturalWidth,"
+                       " i.naturalHeight, i.alt])")["result"]["value"]
+        title = browser.send("Runtime.evaluate", session, returnByValue=True,
+                             expression="document.title")["result"]["value"]
+    finally:
+        browser.close()
+    assert title == "zoo reproduce: s"
+    assert len(images) == 5
+    assert all(done and width > 100 and height > 100 for done, width, height, _ in images), \
+        images
+    errors = [e for e in browser.events
+              if e.get("method") == "Runtime.exceptionThrown"
+              or (e.get("method") == "Runtime.consoleAPICalled"
+                  and e["params"]["type"] in ("error", "assert"))
+              or (e.get("method") == "Log.entryAdded"
+                  and e["params"]["entry"]["level"] == "error")]
+    assert errors == []
