@@ -5,6 +5,13 @@ the ``similarities`` table are looked up, only the missing pairs are computed â€
 of them in one batched product per measure â€” and stored back. Concurrent queries
 computing the same pair are harmless: the cache insert ignores keys that exist.
 
+A cached value can never be stale: its key holds the sha256 of both activation
+arrays it was computed from (``sha256_a``/``sha256_b`` in the stored ``params``),
+and every array read is checked against that sha256 before a value computed from
+it is stored. Replacing an array therefore makes the old values unreachable by
+construction (``zoo check --fix`` drops them); a query that races the replace
+reads the new records again instead of failing.
+
 Layer names may be aliases resolved per model from the order its activations were
 recorded in: ``logits`` (last recorded layer), ``penultimate`` (the one before),
 ``first``, or ``all`` (every recorded layer). ``predictions`` is never compared.
@@ -26,7 +33,17 @@ from analysis.measures import (
     minibatch_cka_matrix,
     rbf_gram,
 )
-from store import AlignmentError, Catalog, InvalidInputError, NotFoundError, SimilarityRecord
+from store import (
+    SIMILARITY_SOURCE_KEYS,
+    AlignmentError,
+    Catalog,
+    CorruptArrayError,
+    InvalidInputError,
+    NotFoundError,
+    SimilarityRecord,
+    array_hasher,
+    array_sha256,
+)
 from store.records import ActivationRecord
 
 __all__ = [
@@ -170,18 +187,50 @@ def resolve_probe(catalog: Catalog, model_ids: Sequence[int], probe: str | int |
                             "choose one with --probe")
 
 
-def _key(a: Rep, b: Rep, probe_id: int, q: SimilarityQuery) -> tuple[Any, ...]:
+#: How often a query re-reads the activation records when an array is replaced under it.
+ATTEMPTS = 4
+
+
+def _key(a: Rep, b: Rep, probe_id: int, q: SimilarityQuery,
+         records: dict[Rep, ActivationRecord]) -> tuple[Any, ...]:
     lo, hi = (a, b) if a <= b else (b, a)  # CKA is symmetric: one cache row per pair
+    params = {**json.loads(q.params), SIMILARITY_SOURCE_KEYS[0]: records[lo].sha256,
+              SIMILARITY_SOURCE_KEYS[1]: records[hi].sha256}
     return (lo.model_id, lo.layer, hi.model_id, hi.layer, probe_id, q.measure_name,
-            q.estimator, q.params, CODE_VERSION)
+            q.estimator, json.dumps(params, sort_keys=True, separators=(",", ":")),
+            CODE_VERSION)
 
 
-def _activation(catalog: Catalog, rep: Rep, probe_id: int, n: int) -> ActivationRecord:
-    rec = catalog.get_activation(rep.model_id, rep.layer, probe_id)
-    if rec.shape[0] != n:
-        raise AlignmentError(f"activations of {rep} have {rec.shape[0]} rows but the probe "
-                             f"set has {n} samples: re-record them")
-    return rec
+def _activations(catalog: Catalog, reps: set[Rep], probe_id: int, n: int
+                 ) -> dict[Rep, ActivationRecord]:
+    """The current activation record of every rep (one query per model)."""
+    by_model: dict[int, dict[str, ActivationRecord]] = {}
+    for m in sorted({r.model_id for r in reps}):
+        by_model[m] = {a.layer: a for a in catalog.list_activations(m, probe=probe_id)}
+    out = {}
+    for rep in reps:
+        rec = by_model[rep.model_id].get(rep.layer)
+        if rec is None:
+            rec = catalog.get_activation(rep.model_id, rep.layer, probe_id)  # names what exists
+        if rec.shape[0] != n:
+            raise AlignmentError(f"activations of {rep} have {rec.shape[0]} rows but the probe "
+                                 f"set has {n} samples: re-record them")
+        out[rep] = rec
+    return out
+
+
+def _corrupt(rec: ActivationRecord) -> CorruptArrayError:
+    return CorruptArrayError(
+        f"activations of model {rec.model_id} layer {rec.layer!r} ({rec.array_key}) do not "
+        "match their checksum: run `zoo check`")
+
+
+def _read(catalog: Catalog, rec: ActivationRecord) -> np.ndarray:
+    """A whole activation array, checked against the sha256 its record holds."""
+    data = catalog.arrays.read(rec.array_key)
+    if array_sha256(data) != rec.sha256:
+        raise _corrupt(rec)
+    return data
 
 
 def _compute(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],
@@ -192,7 +241,7 @@ def _compute(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],
         idx = {r: i for i, r in enumerate(allreps)}
         m = minibatch_cka_matrix(_lockstep(catalog, [records[r] for r in allreps], q.batch_size))
         return np.array([[m[idx[a], idx[b]] for b in reps_b] for a in reps_a])
-    load = {r: catalog.arrays.read(records[r].array_key) for r in set(reps_a) | set(reps_b)}
+    load = {r: _read(catalog, records[r]) for r in set(reps_a) | set(reps_b)}
     if q.measure == "linear":
         return linear_cka_cross([load[r] for r in reps_a], [load[r] for r in reps_b],
                                 estimator=q.estimator)  # type: ignore[arg-type]
@@ -208,15 +257,26 @@ def _compute(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],
 
 def _lockstep(catalog: Catalog, records: list[ActivationRecord], rows: int
               ) -> Iterator[list[np.ndarray]]:
-    """Yield aligned row blocks of several stored arrays; the last short block is merged."""
-    arrays = [catalog.arrays.open(r.array_key) for r in records]
+    """Yield aligned row blocks of several stored arrays; the last short block is merged.
+
+    Each array's blocks are hashed as they stream; after the last block an array
+    whose bytes differ from its record's sha256 raises ``CorruptArrayError``.
+    """
+    arrays = [catalog.arrays.open_complete(r.array_key) for r in records]
+    digests = [array_hasher(a.dtype, tuple(a.shape)) for a in arrays]
     n = records[0].shape[0]
     starts = list(range(0, n, rows))
     if len(starts) > 1 and n - starts[-1] < 4:
         starts.pop()  # unbiased HSIC needs >= 4 rows: fold a tiny tail into the last block
     for i, s in enumerate(starts):
         e = starts[i + 1] if i + 1 < len(starts) else n
-        yield [np.asarray(a[s:e]) for a in arrays]
+        blocks = [np.ascontiguousarray(a[s:e]) for a in arrays]
+        for digest, block in zip(digests, blocks, strict=True):
+            digest.update(block.tobytes())
+        yield blocks
+    for rec, digest in zip(records, digests, strict=True):
+        if digest.hexdigest() != rec.sha256:
+            raise _corrupt(rec)
 
 
 def compare(catalog: Catalog, reps_a: Sequence[Rep], reps_b: Sequence[Rep],
@@ -230,14 +290,30 @@ def compare(catalog: Catalog, reps_a: Sequence[Rep], reps_b: Sequence[Rep],
     model_ids = sorted({r.model_id for r in (*reps_a, *reps_b)})
     probe_id = resolve_probe(catalog, model_ids, query.probe)
     n = catalog.get_probe_set(probe_id).n_samples
-    keys = {(a, b): _key(a, b, probe_id, query) for a in reps_a for b in reps_b}
+    for attempt in range(ATTEMPTS):
+        records = _activations(catalog, {*reps_a, *reps_b}, probe_id, n)
+        try:
+            return _compare_once(catalog, list(reps_a), list(reps_b), query, probe_id, records)
+        except (NotFoundError, CorruptArrayError):
+            # an array replaced (or removed) under this query: read the records again
+            now = _activations(catalog, {*reps_a, *reps_b}, probe_id, n)
+            if attempt == ATTEMPTS - 1 or all(now[r].array_key == records[r].array_key
+                                              for r in records):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _compare_once(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],
+                  query: SimilarityQuery, probe_id: int, records: dict[Rep, ActivationRecord]
+                  ) -> list[SimilarityRecord]:
+    n = catalog.get_probe_set(probe_id).n_samples
+    keys = {(a, b): _key(a, b, probe_id, query, records) for a in reps_a for b in reps_b}
     cached = {} if query.recompute else catalog.get_similarities(list(set(keys.values())))
     missing_a = [a for a in dict.fromkeys(reps_a) if any(keys[a, b] not in cached for b in reps_b)]
     fresh: dict[tuple[Any, ...], SimilarityRecord] = {}
     if missing_a:
         needed_b = [b for b in dict.fromkeys(reps_b)
                     if any(keys[a, b] not in cached for a in missing_a)]
-        records = {r: _activation(catalog, r, probe_id, n) for r in {*missing_a, *needed_b}}
         values = _compute(catalog, missing_a, needed_b, records, query)
         for i, a in enumerate(missing_a):
             for j, b in enumerate(needed_b):
@@ -247,15 +323,16 @@ def compare(catalog: Catalog, reps_a: Sequence[Rep], reps_b: Sequence[Rep],
                 fresh[k] = SimilarityRecord(
                     model_a_id=k[0], layer_a=k[1], model_b_id=k[2], layer_b=k[3],
                     probe_set_id=probe_id, measure=query.measure_name,
-                    estimator=query.estimator, params=query.params, code_version=CODE_VERSION,
+                    estimator=query.estimator, params=k[7], code_version=CODE_VERSION,
                     value=float(values[i, j]), n=n)
         catalog.put_similarities(fresh.values(), replace=query.recompute)
     out = []
     for a in reps_a:
         for b in reps_b:
             rec = cached.get(keys[a, b]) or fresh[keys[a, b]]
-            # report in the caller's orientation (the cache stores each pair once)
+            # report in the caller's orientation (the cache stores each pair once), with the
+            # query's own parameters (the checksums in the key are the cache's business)
             out.append(SimilarityRecord(a.model_id, a.layer, b.model_id, b.layer, probe_id,
-                                        rec.measure, rec.estimator, rec.params, rec.code_version,
-                                        rec.value, rec.n, cached=rec.cached))
+                                        rec.measure, rec.estimator, query.params,
+                                        rec.code_version, rec.value, rec.n, cached=rec.cached))
     return out

@@ -1,11 +1,13 @@
 """Storage layer: the SQL catalog, the Zarr array store and the records they hand out."""
 
+from store._activations import SIMILARITY_SOURCE_KEYS
 from store._check import CheckReport
-from store.arrays import ArrayStore, ArrayWriter, array_sha256, bytes_sha256
+from store.arrays import ArrayStore, ArrayWriter, array_hasher, array_sha256, bytes_sha256
 from store.catalog import Catalog, records_frame
 from store.errors import (
     AlignmentError,
     CatalogUnavailableError,
+    CorruptArrayError,
     DuplicateError,
     InvalidInputError,
     NotFoundError,
@@ -32,6 +34,7 @@ from store.records import (
 
 __all__ = [
     "MODEL_KINDS",
+    "SIMILARITY_SOURCE_KEYS",
     "VERDICTS",
     "ActivationRecord",
     "AlignmentError",
@@ -40,6 +43,7 @@ __all__ = [
     "Catalog",
     "CatalogUnavailableError",
     "CheckReport",
+    "CorruptArrayError",
     "DatasetRecord",
     "DuplicateError",
     "EnsembleRecord",
@@ -57,6 +61,7 @@ __all__ = [
     "SimilarityRecord",
     "StudyRecord",
     "ZooError",
+    "array_hasher",
     "array_sha256",
     "bytes_sha256",
     "records_frame",

@@ -16,14 +16,17 @@ from sqlalchemy.exc import IntegrityError
 from store._base import CatalogBase, is_unique_violation
 from store._db import retry_locked
 from store.arrays import ArrayWriter
-from store.errors import DuplicateError, InvalidInputError, NotFoundError
+from store.errors import CorruptArrayError, DuplicateError, InvalidInputError, NotFoundError
 from store.orm import SqlActivation, SqlSimilarity
 from store.records import ActivationRecord, SimilarityRecord
 
-__all__ = ["ActivationsMixin", "SimilarityKey"]
+__all__ = ["SIMILARITY_SOURCE_KEYS", "ActivationsMixin", "SimilarityKey"]
 
 KEY_COLUMNS = ("model_a_id", "layer_a", "model_b_id", "layer_b", "probe_set_id", "measure",
                "estimator", "params", "code_version")
+#: Keys of a cached similarity's ``params`` holding the sha256 of the activation arrays of
+#: (model_a, layer_a) and (model_b, layer_b) it was computed from (`zoo check` verifies them).
+SIMILARITY_SOURCE_KEYS = ("sha256_a", "sha256_b")
 #: (model_a, layer_a, model_b, layer_b, probe_set_id, measure, estimator, params, code_version)
 SimilarityKey = tuple[int, str, int, str, int, str, str, str, str]
 
@@ -127,7 +130,13 @@ class ActivationsMixin(CatalogBase):
         def _do() -> None:
             old_keys.clear()
             with self._session(write=True) as s:
+                self._lock_files(s)
                 for layer, writer in writers.items():
+                    if not self._whole(writer.key):
+                        raise CorruptArrayError(
+                            f"the array written for layer {layer!r} ({writer.key}) was removed "
+                            "before it was registered (a concurrent `zoo check --fix`?): "
+                            "record or import it again")
                     old = s.scalar(select(SqlActivation).where(
                         SqlActivation.model_id == model_id, SqlActivation.layer == layer,
                         SqlActivation.probe_set_id == probe_id))
@@ -157,6 +166,13 @@ class ActivationsMixin(CatalogBase):
         for key in old_keys:
             self.arrays.delete(key)
         return [self.get_activation(model_id, layer, probe_id) for layer in writers]
+
+    def _whole(self, key: str) -> bool:
+        """Whether the array at ``key`` exists with every chunk."""
+        try:
+            return self.arrays.missing_chunks(key) == 0
+        except NotFoundError:
+            return False
 
     def find_activation(
         self, model_id: int, layer: str, probe: str | int
@@ -238,4 +254,8 @@ class ActivationsMixin(CatalogBase):
                     for r in rows
                 )
 
-        return retry_locked(_do)
+        try:
+            return retry_locked(_do)
+        except IntegrityError as exc:  # a model or probe set was removed meanwhile
+            raise NotFoundError("a model or probe set was removed while its similarities were "
+                                "computed: see `zoo ls`, then run the query again") from exc

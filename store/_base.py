@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,8 @@ from store.records import ProbeSetRecord
 __all__ = ["CatalogBase", "is_unique_violation"]
 
 T = TypeVar("T")
+#: PostgreSQL advisory lock serialising the transactions that create or delete stored files.
+FILES_LOCK = 16_016_016
 
 
 def is_unique_violation(exc: IntegrityError) -> bool:
@@ -46,6 +48,21 @@ class CatalogBase:
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+    def _lock_files(self, session: Session) -> None:
+        """Serialise this write transaction with every other one that adds or deletes files.
+
+        Registering a row that points at a file, and deleting a file no row points at,
+        each check the other's condition inside such a transaction, so neither can
+        interleave with the other (``zoo rm`` racing a re-registration of the same
+        checkpoint, ``zoo check --fix`` racing an import). SQLite write transactions
+        are already exclusive (``BEGIN IMMEDIATE``); PostgreSQL takes an advisory lock
+        released at commit.
+        """
+        if self.dialect == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FILES_LOCK})
+        else:  # the first statement begins the transaction, so BEGIN IMMEDIATE locks now
+            session.execute(text("SELECT 1"))
 
     def _probe(self, ref: str | int) -> ProbeSetRecord:
         with self._session() as s:

@@ -70,6 +70,9 @@ class ModelsMixin(CatalogBase):
 
         def _insert() -> ModelRecord:
             with self._session(write=True) as s:
+                self._lock_files(s)
+                if key is not None and checkpoint is not None and not self.arrays.exists(key):
+                    self.arrays.put_file(checkpoint, suffix=".safetensors")  # removed meanwhile
                 dataset_id = self._dataset_row(s, dataset).id if dataset is not None else None
                 if parent_id is not None:
                     self._model_row(s, parent_id)
@@ -209,8 +212,21 @@ class ModelsMixin(CatalogBase):
         for key in keys:
             self.arrays.delete(key)
         if record.checkpoint_key:
-            self.arrays.delete(record.checkpoint_key)
+            self._delete_unreferenced_checkpoint(record.checkpoint_key)
         return record
+
+    def _delete_unreferenced_checkpoint(self, key: str) -> None:
+        """Delete a content-addressed checkpoint file unless a row (registered meanwhile)
+        points at it; under the files lock, so a concurrent registration either sees
+        the file gone (and stores it again) or its row keeps the file."""
+
+        def _do() -> None:
+            with self._session(write=True) as s:
+                self._lock_files(s)
+                if s.scalar(select(func.count()).where(SqlModel.checkpoint_key == key)) == 0:
+                    self.arrays.delete(key)
+
+        retry_locked(_do)
 
     def log_metrics(self, model_id: int, metrics: Sequence[MetricRecord]) -> None:
         """Store metrics of a model in one transaction."""

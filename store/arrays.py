@@ -5,14 +5,22 @@ Layout under the root (a local directory by default, any fsspec URL otherwise)::
     <category>/<uuid>/...           one Zarr array or group per stored object
     checkpoints/<sha256>.safetensors  content-addressed checkpoint files
 
-Every array is chunked along its first (sample) axis so readers can stream it.
-Checksums are sha256 over the dtype, the shape and the C-order bytes.
+Every array is chunked along its first (sample) axis so readers can stream it,
+and every chunk is always written (even one equal to the fill value), so a
+missing chunk is damage: reads raise :class:`CorruptArrayError` instead of
+returning Zarr's fill value. Checksums are sha256 over the dtype, the shape and
+the C-order bytes. An array records the process writing it (``zoo_writer``
+attribute: host and pid), so `zoo check --fix` leaves an array a live writer has
+not registered yet alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,14 +29,36 @@ import fsspec
 import numpy as np
 import numpy.typing as npt
 import zarr
+from zarr.core.array_spec import ArrayConfigParams
 from zarr.storage import FsspecStore, LocalStore
 
-from store.errors import InvalidInputError, NotFoundError
+from store.errors import CorruptArrayError, InvalidInputError, NotFoundError
 
-__all__ = ["ArrayStore", "ArrayWriter", "array_sha256", "bytes_sha256"]
+__all__ = ["ArrayStore", "ArrayWriter", "array_hasher", "array_sha256", "bytes_sha256"]
 
 #: Target bytes per chunk when a caller gives no chunk size (about 4 MiB).
 TARGET_CHUNK_BYTES = 4 * 2**20
+#: An unregistered array written on another host is left alone this long after its last change.
+LEASE_SECONDS = 3600.0
+#: An unregistered object whose writer cannot be read is left alone this long after its last change.
+GRACE_SECONDS = 60.0
+_WRITE_CONFIG: ArrayConfigParams = {"write_empty_chunks": True}
+
+
+def _writer_attr() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is checking, so it is not writing that array
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def bytes_sha256(data: bytes) -> str:
@@ -38,6 +68,11 @@ def bytes_sha256(data: bytes) -> str:
 
 def _header(dtype: np.dtype[Any], shape: tuple[int, ...]) -> bytes:
     return f"{np.dtype(dtype).str}|{','.join(map(str, shape))}|".encode()
+
+
+def array_hasher(dtype: npt.DTypeLike, shape: tuple[int, ...]) -> Any:
+    """A sha256 primed with the header of an array; feed it the C-order bytes of its rows."""
+    return hashlib.sha256(_header(np.dtype(dtype), tuple(shape)))
 
 
 def array_sha256(array: Any, block_rows: int = 4096) -> str:
@@ -152,7 +187,8 @@ class ArrayStore:
         chunks = (max(1, min(rows, max(shape[0], 1))), *shape[1:])
         array = zarr.create_array(
             store=self._zarr_store(key), shape=shape, chunks=chunks, dtype=np.dtype(dtype),
-            attributes=attrs or {}, overwrite=True,
+            attributes={**(attrs or {}), "zoo_writer": _writer_attr()}, overwrite=True,
+            config=_WRITE_CONFIG,
         )
         return ArrayWriter(array, key)
 
@@ -171,13 +207,33 @@ class ArrayStore:
     def open(self, key: str, mode: str = "r") -> zarr.Array:
         """Open a stored array (read-only unless ``mode='r+'``)."""
         try:
-            return zarr.open_array(store=self._zarr_store(key), mode=mode)
-        except (FileNotFoundError, zarr.errors.NodeTypeValidationError, KeyError) as exc:
+            array = zarr.open_array(store=self._zarr_store(key), mode=mode)
+        except (FileNotFoundError, zarr.errors.NodeTypeValidationError, KeyError,
+                json.JSONDecodeError) as exc:
             raise NotFoundError(f"no array at {self.root}/{key}: run `zoo check`") from exc
+        return array.with_config(_WRITE_CONFIG) if mode != "r" else array
+
+    def missing_chunks(self, key: str) -> int:
+        """How many of the array's chunks are absent from the store (0 for a whole array)."""
+        array = self.open(key)
+        return int(array.nchunks - array.nchunks_initialized)
+
+    def open_complete(self, key: str) -> zarr.Array:
+        """``open(key)``, raising ``CorruptArrayError`` when any chunk is missing.
+
+        Zarr would read a missing chunk as its fill value (zeros): that is never data.
+        """
+        array = self.open(key)
+        missing = int(array.nchunks - array.nchunks_initialized)
+        if missing:
+            raise CorruptArrayError(
+                f"array {self.root}/{key} is missing {missing} of {array.nchunks} chunks "
+                "(damaged or being deleted): run `zoo check`")
+        return array
 
     def read(self, key: str) -> np.ndarray:
-        """Read a whole stored array into memory."""
-        return np.asarray(self.open(key)[...])
+        """Read a whole stored array into memory (``CorruptArrayError`` if chunks are missing)."""
+        return np.asarray(self.open_complete(key)[...])
 
     def read_rows(self, key: str, rows: npt.ArrayLike) -> np.ndarray:
         """Read the given rows of a stored array, in the given order (repeats allowed).
@@ -190,7 +246,7 @@ class ArrayStore:
             - **output:** ``[k, *shape[1:]]``
         """
         index = np.asarray(rows, dtype=np.int64).reshape(-1)
-        array = self.open(key)
+        array = self.open_complete(key)
         if index.size and (index.min() < 0 or index.max() >= array.shape[0]):
             raise InvalidInputError(f"row indices must be in [0, {array.shape[0]}) for "
                                     f"array {key!r}")
@@ -201,7 +257,7 @@ class ArrayStore:
 
     def iter_blocks(self, key: str, block_rows: int | None = None) -> Iterator[np.ndarray]:
         """Yield consecutive row blocks of a stored array (chunk-sized by default)."""
-        array = self.open(key)
+        array = self.open_complete(key)
         rows = block_rows or array.chunks[0]
         for start in range(0, array.shape[0], rows):
             yield np.asarray(array[start : start + rows])
@@ -218,6 +274,52 @@ class ArrayStore:
         """Remove whatever is stored under ``key`` (no error when absent)."""
         if self.fs.exists(self._path(key)):
             self.fs.rm(self._path(key), recursive=True)
+
+    def being_written(self, key: str) -> bool:
+        """Whether a live process may still be writing the (unregistered) object ``key``.
+
+        True when an array under ``key`` names a writer process on this host that is
+        still running (not this one), or a writer on another host and it changed less
+        than ``LEASE_SECONDS`` ago; also when no writer can be read yet (metadata
+        being created, a checkpoint's temporary file) and it changed in the last
+        ``GRACE_SECONDS``.
+        """
+        path = self._path(key)
+        for _ in range(3):
+            try:
+                if not self.fs.exists(path):
+                    return False
+                return self._being_written(path, key)
+            except (OSError, ValueError, AttributeError):
+                continue  # the tree changed while it was listed or read: look again
+        return True  # cannot tell: leave it alone
+
+    def _being_written(self, path: str, key: str) -> bool:
+        writers = []
+        if not key.rsplit("/", 1)[-1].startswith(".tmp-"):
+            for meta in (p for p in self.fs.find(path, maxdepth=2) if p.endswith("/zarr.json")):
+                with self.fs.open(meta, "rb") as fh:
+                    attrs = json.load(fh).get("attributes") or {}
+                if attrs.get("zoo_writer"):
+                    writers.append((meta, attrs["zoo_writer"]))
+        if not writers:  # metadata not written yet, a temporary file, or an older array
+            return self._age(path) < GRACE_SECONDS
+        for meta, writer in writers:
+            if writer.get("host") == socket.gethostname():
+                if _pid_alive(int(writer.get("pid", -1))):
+                    return True
+            elif self._age(meta) < LEASE_SECONDS:
+                return True
+        return False
+
+    def _age(self, path: str) -> float:
+        """Seconds since anything under ``path`` last changed."""
+        paths = self.fs.find(path, withdirs=True) if self.fs.isdir(path) else []
+        try:
+            newest = max(float(self.fs.modified(p).timestamp()) for p in [path, *paths])
+        except NotImplementedError:
+            return float("inf")  # the filesystem keeps no times: only the writer attr counts
+        return time.time() - newest
 
     def list_keys(self, category: str) -> list[str]:
         """Keys ``<category>/<name>`` stored directly under a category."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AlignmentError",
     "CatalogUnavailableError",
+    "CorruptArrayError",
     "DuplicateError",
     "InvalidInputError",
     "NotFoundError",
@@ -25,6 +26,10 @@ class InvalidInputError(ZooError, ValueError):
 
 class NotFoundError(ZooError, LookupError):
     """A model, dataset, probe set or other catalog entry does not exist."""
+
+
+class CorruptArrayError(ZooError):
+    """A stored array is incomplete (missing chunks) or does not match its checksum."""
 
 
 class DuplicateError(ZooError):

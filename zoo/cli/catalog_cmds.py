@@ -190,13 +190,15 @@ def rm(loc: Locations, model_id: int) -> None:
 
 
 @click.command()
-@click.option("--fix", is_flag=True, help="Delete orphaned arrays/files (nothing else).")
+@click.option("--fix", is_flag=True, help="Delete orphaned arrays/files and stale cached "
+              "similarities (nothing else; safe while other processes write).")
 @json_option
 @location_options
 def check(loc: Locations, fix: bool, as_json: bool) -> None:
-    """Verify every array and checkpoint against its checksum; find orphans.
+    """Verify every array and checkpoint against its checksum; find orphans and stale
+    cached similarities (computed from arrays since replaced).
 
-    Exits 1 when anything is missing, mismatched or orphaned (after --fix: left).
+    Exits 1 when anything is missing, mismatched, orphaned or stale (after --fix: left).
 
     Example: zoo check --fix
     """
@@ -210,11 +212,14 @@ def check(loc: Locations, fix: bool, as_json: bool) -> None:
         click.echo(f"checked {report.checked} arrays and files")
         for label, items in (("missing", report.missing), ("checksum mismatch", report.mismatched),
                              ("orphan", report.orphans), ("removed orphan", report.removed),
+                             ("still being written (left alone)", report.in_progress),
+                             ("stale cached similarity", report.stale_similarities),
+                             ("removed cached similarity", report.removed_similarities),
                              ("partial population", report.partial_populations)):
             for item in items:
                 click.echo(f"{label}: {item}")
         click.echo("ok" if report.ok else "problems found" + ("" if fix else
-                   " (orphans can be removed with `zoo check --fix`)"))
+                   " (orphans and stale similarities can be removed with `zoo check --fix`)"))
     if not report.ok:
         raise SystemExit(1)
 
