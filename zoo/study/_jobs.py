@@ -174,8 +174,9 @@ def run_jobs(catalog: Catalog, jobs: list[Job], workers: int,
     events = context.Queue()
     catalog.engine.dispose()  # no pooled connection is shared with the children
     out = {}
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(events, location)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                               initargs=(events, location))
+    try:
         pending: dict[Future[int], Job] = {pool.submit(_run_job, j): j for j in order}
         while pending:
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -185,6 +186,12 @@ def run_jobs(catalog: Catalog, jobs: list[Job], workers: int,
                 out[job.slot] = future.result()
                 _drain(events, on_event)
                 on_done(job, out[job.slot])
+    except BaseException:  # Ctrl-C or a failed job: stop the others now, keep what is stored
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return out
 
 

@@ -8,6 +8,7 @@ the four verdicts (stored in ``findings``) -> ``report.md`` and ``report.html``.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from zoo.inr.population import default_population_name, fit_population
 from zoo.kinds import WEIGHT_KINDS
 from zoo.models.siren import SirenConfig
 from zoo.study._jobs import Job, plan_jobs, run_jobs
-from zoo.study.profiles import Profile, roles
+from zoo.study.profiles import Profile, estimate_seconds, roles
 
 __all__ = ["Reporter", "StudyResult", "measured_epoch_seconds", "reproduce"]
 
@@ -166,6 +167,13 @@ def reproduce(catalog: Catalog, profile: Profile, out_dir: Path, rep: Reporter,
     stored = sum(j.model_id is not None for j in jobs)
     rep.say(f"{len(jobs)} models: {stored} stored, {len(jobs) - stored} to train "
             f"on {workers} worker{'s' * (workers > 1)}")
+    if stored < len(jobs):
+        kinds = tuple(dict.fromkeys(j.kind for j in jobs if j.model_id is None))
+        todo = dataclasses.replace(profile, kinds=kinds, epochs=tuple(
+            (k, e) for k, e in profile.epochs if k in kinds))
+        est = estimate_seconds(todo, workers, measured_epoch_seconds(catalog),
+                               fresh_clone=False)
+        rep.say(f"estimated training time: {est['train'] / 60:.1f} min")
     t1 = clock()
     trained = _train(catalog, profile, jobs, workers, rep, members)
     seconds["train"] = clock() - t1
