@@ -20,6 +20,8 @@ recorded in: ``logits`` (last recorded layer), ``penultimate`` (the one before),
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +39,7 @@ from store import (
     SIMILARITY_SOURCE_KEYS,
     AlignmentError,
     Catalog,
+    ConcurrentChangeError,
     CorruptArrayError,
     InvalidInputError,
     NotFoundError,
@@ -188,7 +191,7 @@ def resolve_probe(catalog: Catalog, model_ids: Sequence[int], probe: str | int |
 
 
 #: How often a query re-reads the activation records when an array is replaced under it.
-ATTEMPTS = 4
+ATTEMPTS = 8
 
 
 def _key(a: Rep, b: Rep, probe_id: int, q: SimilarityQuery,
@@ -294,13 +297,16 @@ def compare(catalog: Catalog, reps_a: Sequence[Rep], reps_b: Sequence[Rep],
         records = _activations(catalog, {*reps_a, *reps_b}, probe_id, n)
         try:
             return _compare_once(catalog, list(reps_a), list(reps_b), query, probe_id, records)
-        except (NotFoundError, CorruptArrayError):
-            # an array replaced (or removed) under this query: read the records again
+        except Exception:
+            # an array replaced (or removed) under this query fails its read, its checksum or,
+            # read half-deleted mid-stream, the measure: read the records again
             now = _activations(catalog, {*reps_a, *reps_b}, probe_id, n)
-            if attempt == ATTEMPTS - 1 or all(now[r].array_key == records[r].array_key
-                                              for r in records):
-                raise
-    raise AssertionError("unreachable")
+            if all(now[r].array_key == records[r].array_key for r in records):
+                raise  # nothing was replaced: the damage is real
+            time.sleep(0.02 * (attempt + random.random()))
+    raise ConcurrentChangeError(
+        f"the activations compared were replaced {ATTEMPTS} times while this query ran: "
+        "run it again when `zoo activations import --replace` / `zoo record` are done")
 
 
 def _compare_once(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],

@@ -7,6 +7,7 @@ from store.catalog import Catalog, records_frame
 from store.errors import (
     AlignmentError,
     CatalogUnavailableError,
+    ConcurrentChangeError,
     CorruptArrayError,
     DuplicateError,
     InvalidInputError,
@@ -43,6 +44,7 @@ __all__ = [
     "Catalog",
     "CatalogUnavailableError",
     "CheckReport",
+    "ConcurrentChangeError",
     "CorruptArrayError",
     "DatasetRecord",
     "DuplicateError",

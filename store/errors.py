@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AlignmentError",
     "CatalogUnavailableError",
+    "ConcurrentChangeError",
     "CorruptArrayError",
     "DuplicateError",
     "InvalidInputError",
@@ -26,6 +27,10 @@ class InvalidInputError(ZooError, ValueError):
 
 class NotFoundError(ZooError, LookupError):
     """A model, dataset, probe set or other catalog entry does not exist."""
+
+
+class ConcurrentChangeError(ZooError):
+    """Another process kept changing what this operation read: run it again."""
 
 
 class CorruptArrayError(ZooError):

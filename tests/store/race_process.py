@@ -5,6 +5,8 @@ Usage: python race_process.py MODE DB_URL ARRAYS ROUNDS START_AT
           round's checkpoint bytes (registered by the test, with activations).
   reregister: per round, register the same bytes again as soon as the row is gone.
   import: register ROUNDS models, each with a multi-chunk activation array.
+  replace: replace model 2's layer "fc" on probe set "probe" ROUNDS times, cycling
+           through ``replacement(i)``; prints the sha256 of each.
   fix: run ``check(fix=True)`` until the file ARRAYS/.stop exists; prints the
        orphans it removed.
 """
@@ -53,6 +55,20 @@ def reregister(cat: Catalog, rounds: int, start_at: float) -> None:
         print(r, model.id, flush=True)
 
 
+def replacement(i: int) -> np.ndarray:
+    """The ``i % 3``-th of three distinct activation arrays ``[256, 8]`` (deterministic)."""
+    rng = np.random.default_rng(i % 3)
+    return rng.normal(size=(256, 8)).astype(np.float32) ** (1 + i % 3)
+
+
+def replace(cat: Catalog, rounds: int, start_at: float) -> None:
+    _wait(start_at)
+    for i in range(rounds):
+        print(cat.add_activation(2, "fc", "probe", replacement(i), replace=True).sha256,
+              flush=True)
+        time.sleep(0.05)  # a busy user, not a tight loop: queries must get through
+
+
 def import_(cat: Catalog, rounds: int, start_at: float) -> None:
     rng = np.random.default_rng(os.getpid())
     while time.time() < start_at:
@@ -78,6 +94,8 @@ def main() -> None:
             remove(cat, int(rounds), float(start_at))
         elif mode == "reregister":
             reregister(cat, int(rounds), float(start_at))
+        elif mode == "replace":
+            replace(cat, int(rounds), float(start_at))
         elif mode == "import":
             import_(cat, int(rounds), float(start_at))
         else:
