@@ -191,13 +191,17 @@ class DataMixin(CatalogBase):
         sample_ids: Sequence[int],
         seed: int | None = None,
         metrics: dict[str, Sequence[float]] | None = None,
+        views: Sequence[int] | None = None,
     ) -> PopulationRecord:
         """Mark a population complete and register each row as an ``inr`` model.
 
         Row ``i`` of the array is the INR of sample ``sample_ids[i]``; ``metrics``
-        maps a metric name to one value per row (e.g. ``psnr``). Everything is
-        inserted in one transaction with the status change.
+        maps a metric name to one value per row (e.g. ``psnr``); ``views`` gives each
+        row's view number (several INRs of one image), kept in the model's config as
+        ``view``. Everything is inserted in one transaction with the status change.
         """
+        if views is not None and len(views) != len(sample_ids):
+            raise InvalidInputError(f"{len(views)} views for {len(sample_ids)} INRs")
         per_row = {k: [float(v) for v in vals] for k, vals in (metrics or {}).items()}
         for k, vals in per_row.items():
             if len(vals) != len(sample_ids):
@@ -216,7 +220,8 @@ class DataMixin(CatalogBase):
                 row.status, row.rows_done, row.sha256 = "complete", row.n_inrs, sha256
                 models = [SqlModel(kind="inr", dataset_id=row.dataset_id, population_id=row.id,
                                    population_row=i, sample_id=int(sid), seed=seed,
-                                   arch=row.arch, config={}, status="ready")
+                                   arch=row.arch, status="ready",
+                                   config={} if views is None else {"view": int(views[i])})
                           for i, sid in enumerate(sample_ids)]
                 s.add_all(models)
                 s.flush()

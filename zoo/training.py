@@ -27,12 +27,14 @@ from zoo.inr.augment import WeightAugment
 from zoo.kinds import (
     KINDS,
     WEIGHT_KINDS,
+    Inputs,
     build_model,
     default_arch,
     default_micro_batch,
     load_inputs,
     load_model,
     model_inputs,
+    population_views,
     weight_inputs,
     weight_stats,
 )
@@ -102,7 +104,7 @@ def train_model(
                         sample_shape=ds.sample_shape, hidden=hidden, layers=layers,
                         dropout=dropout, probe_features=probe_features)
     norm, probes = None, arch.get("probe_features", 0)
-    train = load_inputs(catalog, kind, source, split="train")
+    train = load_inputs(catalog, kind, source, split="train", view=None)  # every view
     if kind in WEIGHT_KINDS:  # standardise INR weights per layer with training-set statistics
         assert pop_arch is not None
         norm = weight_stats(train.dataset.tensors[0].numpy(), pop_arch)
@@ -129,6 +131,13 @@ def train_model(
         ev = evaluate(model, test.dataset, config.micro_batch or config.batch_size, test.collate)
         metrics += [MetricRecord(0, "test_acc", ev.accuracy, split="test"),
                     MetricRecord(0, "test_loss", ev.loss, split="test")]
+        views = population_views(catalog.get_population(source).fit_config) if (
+            kind in WEIGHT_KINDS) else 1
+        if views > 1:
+            every = load_inputs(catalog, kind, source, split="test", weight_norm=norm,
+                                probe_features=probes, view=None)
+            metrics.append(MetricRecord(0, "test_acc_views", _view_mean_accuracy(
+                model, every, views, config.micro_batch or config.batch_size), split="test"))
     try:
         return catalog.add_model(
             kind, checkpoint=state_dict_to_safetensors(result.best_state), arch=arch,
@@ -142,6 +151,16 @@ def train_model(
             f"training kept epoch {result.best_epoch}, whose weights are already registered "
             f"as model {exc.existing_id} (same seeds, data and best epoch): nothing new was "
             f"stored; see `zoo show {exc.existing_id}`", exc.existing_id) from exc
+
+
+def _view_mean_accuracy(model: Any, inputs: Inputs, views: int, batch_size: int) -> float:
+    """Accuracy of the logits averaged over the ``views`` INRs of each image (``inputs``
+    view-major, as :func:`~zoo.kinds.load_inputs` gives them with ``view=None``)."""
+    ev = evaluate(model, inputs.dataset, batch_size, inputs.collate)
+    assert ev.logits is not None
+    mean = ev.logits.reshape(views, -1, ev.logits.shape[1]).mean(axis=0)
+    labels = inputs.dataset.tensors[-1].numpy()[: mean.shape[0]]
+    return float((mean.argmax(axis=1) == labels).mean())
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def test_labels_inside_files_and_shuffled_keys(sqlite_catalog: Catalog, tmp_path
                                                             for i in range(3)]}))
     pop = import_inr_zoo(sqlite_catalog, root / "splits.json", name="fm/inrs", w0=20.0)
     assert pop.arch == {"in_features": 2, "hidden_width": 8, "depth": 4, "out_features": 1,
-                        "w0": 20.0, "w0_hidden": 20.0}
+                        "w0": 20.0, "w0_hidden": 20.0, "variant": "dwsnet"}
     assert np.array_equal(sqlite_catalog.arrays.read(pop.array_key), np.stack(expected))
     assert sqlite_catalog.dataset_arrays("fm")[1].tolist() == [4, 5, 6]
 

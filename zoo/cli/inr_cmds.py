@@ -44,11 +44,19 @@ def inr() -> None:
               show_default=True,
               help="per-inr: each INR starts from its own random init; shared: all start "
                    "from one (far easier for weight-space models).")
+@click.option("--siren", "variant", type=click.Choice(["sitzmann", "dwsnet"]),
+              default="sitzmann", show_default=True,
+              help="SIREN convention: sitzmann (the SIREN paper's init) or dwsnet (the "
+                   "DWSNets / NG-GNN MNIST zoos: small first-layer init, zero biases, "
+                   "output + 0.5).")
+@click.option("--views", type=int, default=1, show_default=True,
+              help="INRs per image, each from its own init; view 0 is the INR a one-view "
+                   "fit gives. Training uses every view of the training images.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]),
               help="Fit only this split (default: every sample).")
 @click.option("--limit", type=int, help="Fit only the first N selected samples.")
-@click.option("--name", help="Population name (default: DATASET/siren-wW-dD/sSEED, "
-                             "with -shared for --init shared).")
+@click.option("--name", help="Population name (default: DATASET/siren-wW-dD/sSEED, with "
+                             "-dwsnet after dD, -shared for --init shared, -vK for views).")
 @click.option("--workers", type=int,
               help="Processes fitting chunks in parallel, one torch thread each "
                    "(default: one per CPU core; 1 fits in this process).")
@@ -56,12 +64,13 @@ def inr() -> None:
               help="torch CPU threads when --workers is 1 (default: torch's choice).")
 @location_options
 def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, steps: int,
-            lr: float, batch_size: int, seed: int, init: str, split: str | None,
+            lr: float, batch_size: int, seed: int, init: str, variant: str, views: int,
+            split: str | None,
             limit: int | None,
             name: str | None, workers: int | None, threads: int | None) -> None:
     """Fit one SIREN per image of a dataset, batched; resumes if interrupted.
 
-    Example: zoo inr fit mnist-5k --width 32 --depth 3 --steps 60 --seed 0
+    Example: zoo inr fit mnist-5k --width 32 --depth 3 --steps 60 --seed 0 --views 10
     """
     import torch
 
@@ -75,9 +84,10 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
         raise click.BadParameter(f"--workers must be >= 1, got {workers}")
     workers = workers or available_cores()
     try:
-        siren = SirenConfig(hidden_width=width, depth=depth, w0=w0, w0_hidden=w0)
+        siren = SirenConfig(hidden_width=width, depth=depth, w0=w0, w0_hidden=w0,
+                            variant=variant)
         fit = FitConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed,
-                        init=cast(Literal["per-inr", "shared"], init))
+                        init=cast(Literal["per-inr", "shared"], init), views=views)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     started = time.perf_counter()

@@ -29,13 +29,21 @@ __all__ = ["register_commands"]
 @click.option("--epochs", type=int, default=20, show_default=True, help="Maximum epochs.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
-@click.option("--weight-decay", type=float, default=0.0, show_default=True)
+@click.option("--weight-decay", type=float,
+              help="AdamW weight decay (default: 5e-4 for gmn/mlp-weights, else 0).")
+@click.option("--amsgrad/--no-amsgrad", default=None,
+              help="AMSGrad variant (default: on for gmn/mlp-weights).")
+@click.option("--warmup-steps", type=int,
+              help="Linear learning-rate warm-up over this many updates (default: 100 for "
+                   "gmn/mlp-weights, else none).")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better val acc.")
 @click.option("--hidden", type=int, help="Hidden width (kind-specific default).")
 @click.option("--layers", type=int, help="Message-passing / hidden / conv layers.")
 @click.option("--dropout", type=float,
               help="Dropout probability (GMN: after each layer; MLP/CNN: hidden layers).")
-@click.option("--grad-clip", type=float, help="Clip the global gradient norm to this value.")
+@click.option("--grad-clip", type=float,
+              help="Clip the global gradient norm to this value (default: 10 for "
+                   "gmn/mlp-weights, else none).")
 @click.option("--probe-features", type=int,
               help="gmn: give every neuron its values at this many fixed input points as "
                    "node features (probe features; default 0: weights only). They include "
@@ -43,19 +51,24 @@ __all__ = ["register_commands"]
 @click.option("--micro-batch", type=int,
               help="Samples per forward/backward inside a batch, gradients accumulated (same "
                    "updates, better cache use; default: 16 for gmn, whole batches otherwise).")
-@click.option("--augment/--no-augment", default=False, show_default=True,
+@click.option("--augment/--no-augment", default=None,
               help="gmn, mlp-weights: warp the training INRs randomly in weight space every "
-                   "epoch (rotation <= 15 deg, zoom +-10 %, shift +-5 % of the image).")
+                   "epoch (default: on, NG-GNN's ranges: rotation <= 45 deg, zoom 0.8-1.2, "
+                   "shift <= 0.25 of the coordinate range, 1 % of weights dropped).")
+@click.option("--augment-ranges", metavar="ROT,ZOOM,SHIFT,DROP",
+              help="Augmentation ranges: max rotation (deg), zoom half-range, max shift "
+                   "(coordinate units), weight-dropout probability; e.g. 15,0.1,0.1,0.")
 @click.option("--tag", "tags", multiple=True, help="Tag the trained model (repeatable).")
 @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
 @json_option
 @location_options
 def train(loc: Locations, kind: str, population: str | None, dataset: str | None, seed: int,
-          data_seed: int | None, epochs: int, batch_size: int, lr: float, weight_decay: float,
+          data_seed: int | None, epochs: int, batch_size: int, lr: float,
+          weight_decay: float | None, amsgrad: bool | None, warmup_steps: int | None,
           patience: int | None, hidden: int | None, layers: int | None,
           dropout: float | None, grad_clip: float | None, probe_features: int | None,
           micro_batch: int | None,
-          augment: bool, tags: tuple[str, ...],
+          augment: bool | None, augment_ranges: str | None, tags: tuple[str, ...],
           threads: int | None, as_json: bool) -> None:
     """Train a GMN or a baseline with a seed; register it with checkpoint, metrics, lineage.
 
@@ -65,25 +78,27 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
     """
     import torch
 
-    from zoo.inr.augment import WeightAugment
-    from zoo.kinds import WEIGHT_KINDS
+    from zoo.kinds import WEIGHT_KINDS, default_augment, train_recipe
     from zoo.train import TrainConfig
     from zoo.training import train_model
 
     if threads:
         torch.set_num_threads(threads)
+    given = {"weight_decay": weight_decay, "grad_clip": grad_clip, "amsgrad": amsgrad,
+             "warmup_steps": warmup_steps}
+    settings = {**train_recipe(kind), **{k: v for k, v in given.items() if v is not None}}
     try:
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
-                             weight_decay=weight_decay, init_seed=seed,
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, init_seed=seed,
                              data_seed=seed if data_seed is None else data_seed,
-                             patience=patience, grad_clip=grad_clip,
-                             micro_batch=micro_batch)
+                             patience=patience, micro_batch=micro_batch, **settings)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    if augment and kind not in WEIGHT_KINDS:
+    if (augment or augment_ranges) and kind not in WEIGHT_KINDS:
         raise click.BadParameter(f"--augment warps INR weights: it applies to "
                                  f"{' and '.join(WEIGHT_KINDS)}, not {kind}")
-    warp = WeightAugment() if augment else None
+    warp = default_augment(kind) if augment is None or augment else None
+    if augment_ranges and augment is not False:
+        warp = _parse_ranges(augment_ranges)
     with open_catalog(loc) as cat:
         record = train_model(cat, kind, config, population=population, dataset=dataset,
                              hidden=hidden, layers=layers, dropout=dropout, tags=tags,
@@ -98,6 +113,20 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
                f"{metrics['best_val_acc']:.4f} at epoch {record.config['best_epoch']}, "
                f"test acc {metrics.get('test_acc', float('nan')):.4f}, "
                f"{metrics['train_seconds']:.0f} s")
+
+
+def _parse_ranges(text: str) -> Any:
+    """``ROT,ZOOM,SHIFT,DROP`` -> a WeightAugment; a usage error names what is wrong."""
+    from zoo.inr.augment import WeightAugment
+
+    try:
+        values = [float(v) for v in text.split(",")]
+        if len(values) != 4:
+            raise ValueError(f"expected 4 comma-separated numbers, got {len(values)}")
+        return WeightAugment(*values)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (e.g. 45,0.2,0.25,0.01)",
+                                 param_hint="--augment-ranges") from exc
 
 
 def _epoch_line(m: Any) -> None:

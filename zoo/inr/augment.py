@@ -19,7 +19,7 @@ from torch import Tensor
 
 from zoo.models.siren import SirenConfig, unflatten_params
 
-__all__ = ["WeightAugment", "augment_siren_params", "random_affine"]
+__all__ = ["NG_GNN_AUGMENT", "WeightAugment", "augment_siren_params", "random_affine"]
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,15 @@ class WeightAugment:
         scale: isotropic zoom factor uniform in ``[1 - scale, 1 + scale]``.
         translation: shift of each coordinate uniform in ``[-translation, translation]``,
             in coordinate units (the image spans ``[-1, 1]``, so ``0.1`` is 5 % of its side).
+        weight_dropout: each weight and bias of the warped INR is zeroed with this
+            probability and the others scaled by ``1 / (1 - p)`` (as ``F.dropout``); not a
+            warp of the image, a regulariser of the metanetwork (default: 0).
     """
 
     rotation_deg: float = 15.0
     scale: float = 0.1
     translation: float = 0.1
+    weight_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rotation_deg <= 180.0:
@@ -44,11 +48,20 @@ class WeightAugment:
             raise ValueError(f"scale must be in [0, 1), got {self.scale}")
         if not 0.0 <= self.translation <= 1.0:
             raise ValueError(f"translation must be in [0, 1], got {self.translation}")
+        if not 0.0 <= self.weight_dropout < 1.0:
+            raise ValueError(f"weight_dropout must be in [0, 1), got {self.weight_dropout}")
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready fields."""
         return {"rotation_deg": self.rotation_deg, "scale": self.scale,
-                "translation": self.translation}
+                "translation": self.translation, "weight_dropout": self.weight_dropout}
+
+
+#: The augmentation of NG-GNN's INR datasets (mkofinas/neural-graphs ``experiments/data.py``):
+#: rotation up to 45 degrees, zoom 0.8-1.2, shift up to 0.25 of the coordinate range (folded
+#: into the first-layer bias), and dropout of 1 % of all weights and biases.
+NG_GNN_AUGMENT = WeightAugment(rotation_deg=45.0, scale=0.2, translation=0.25,
+                               weight_dropout=0.01)
 
 
 def random_affine(n: int, augment: WeightAugment,
@@ -71,7 +84,8 @@ def augment_siren_params(flat: Tensor, config: SirenConfig, augment: WeightAugme
     """Randomly warped copies of ``B`` SIRENs on 2-D coordinates (the input is not changed).
 
     Row ``b`` of the result represents image ``b`` warped by its own random affine map
-    (:func:`random_affine`): ``W_1' = W_1 A_b``, ``b_1' = b_1 + W_1 t_b``.
+    (:func:`random_affine`): ``W_1' = W_1 A_b``, ``b_1' = b_1 + W_1 t_b``; then, with
+    ``augment.weight_dropout``, random weights and biases are dropped.
 
     Shapes:
         - **flat:** ``[B, P]`` in the canonical flat layout of ``config``
@@ -87,4 +101,8 @@ def augment_siren_params(flat: Tensor, config: SirenConfig, augment: WeightAugme
     new_w, new_b = unflatten_params(out, config)
     new_w[0].copy_(torch.bmm(weights[0], matrix))  # [B, J, 2] @ [B, 2, 2]
     new_b[0].add_(torch.bmm(weights[0], shift.unsqueeze(2)).squeeze(2))
+    if augment.weight_dropout:
+        p = augment.weight_dropout
+        keep = torch.rand(out.shape, generator=generator, dtype=out.dtype) >= p
+        out = out * keep / (1.0 - p)
     return out

@@ -72,7 +72,8 @@ def _layer_values(flat_params: Tensor, coords: Tensor, config: SirenConfig) -> l
             values.append(torch.sin(torch.baddbmm((w0s[k] * b).unsqueeze(1), h,
                                                   (w0s[k] * w).transpose(1, 2))))
         else:
-            values.append(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
+            out = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+            values.append(out + config.output_offset if config.output_offset else out)
     return values
 
 

@@ -75,6 +75,10 @@ class FitConfig:
             an MLP on the flattened weights reached 88.8 % validation accuracy with
             ``"shared"`` and 11.2 % with ``"per-inr"`` (default: ``"per-inr"``, as
             the INR zoos of the neural-graphs and DWSNet papers).
+        views: INRs per image, each from its own init (NFN's and DWSNets' "views").
+            Rows are view-major: row ``v * n + i`` is view ``v`` of image ``i`` and starts
+            from the init of global index ``v * n + i``, so view 0 is exactly the INR a
+            one-view fit gives (default: ``1``).
     """
 
     steps: int = 60
@@ -84,6 +88,7 @@ class FitConfig:
     seed: int = 0
     micro_batch: int = 16
     init: Literal["per-inr", "shared"] = "per-inr"
+    views: int = 1
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -98,6 +103,10 @@ class FitConfig:
                              f"{self.batch_size}, {self.micro_batch}")
         if self.seed < 0:
             raise ValueError(f"FitConfig.seed must be >= 0, got {self.seed}")
+        if self.views < 1:
+            raise ValueError(f"FitConfig.views must be >= 1, got {self.views}")
+        if self.views > 1 and self.init == "shared":
+            raise ValueError("views differ by their initialisation: use init 'per-inr'")
         if self.init not in ("per-inr", "shared"):
             raise ValueError(f"FitConfig.init must be 'per-inr' or 'shared', got {self.init!r}")
 
@@ -172,7 +181,7 @@ def fit_batch(targets: Tensor, init_params: Tensor, siren: SirenConfig,
         - **init_params:** ``[B, P]``
         - **output:** fitted params ``[B, P]`` and final per-INR MSE ``[B]``
     """
-    x = _as_targets(targets, siren).to(init_params.dtype)
+    x = _as_targets(targets, siren).to(init_params.dtype) - siren.output_offset
     n, height, width = x.shape[:3]
     if init_params.shape != (n, siren.n_params):
         raise ValueError(f"init_params must be [{n}, {siren.n_params}], "
@@ -309,6 +318,6 @@ def render(params: Tensor, siren: SirenConfig, height: int, width: int,
     """
     if params.dim() != 2 or params.shape[1] != siren.n_params:
         raise ValueError(f"params must be [n, {siren.n_params}], got {tuple(params.shape)}")
-    out = grid_siren_forward(params, height, width, siren, batch_size)
+    out = grid_siren_forward(params, height, width, siren, batch_size) + siren.output_offset
     out = out.reshape(-1, height, width, siren.out_features)
     return out.squeeze(-1) if siren.out_features == 1 else out

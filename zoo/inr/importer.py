@@ -10,7 +10,8 @@ Paths are absolute (the authors' machine) or relative to ``<root>``; a split may
 bare list of paths whose files hold a ``label`` (Fashion-MNIST). Each file is a SIREN
 state dict (``seq.0.weight [32, 2]``, ``seq.0.bias [32]``, ..., ``seq.2.weight [1, 32]``),
 stored bit for bit in the flat layout of :mod:`zoo.models.siren`. Their ``w0 = 30``
-everywhere, output ``+ 0.5`` and ``(x, y)`` inputs are in ``fit_config``.
+everywhere and output ``+ 0.5`` are the ``dwsnet`` SIREN variant; ``(x, y)`` inputs are in
+``fit_config``.
 
 Every file is loaded (``weights_only=True``) into a temporary on-disk staging array
 before anything is registered, so a bad zoo registers nothing; a failure while writing
@@ -185,7 +186,8 @@ def _stage(entries: list[ZooEntry], w0: float, tmp: Path,
             if len(set(dims[1:-1])) != 1:
                 raise InvalidInputError(f"{first}: layer sizes {dims}: not a SIREN (>= 2 linear "
                                         "layers, one hidden width)")
-            siren, want = SirenConfig(dims[0], dims[1], len(layers), dims[-1], w0, w0), shapes
+            siren, want = SirenConfig(dims[0], dims[1], len(layers), dims[-1], w0, w0,
+                                       variant="dwsnet"), shapes
             staged = np.lib.format.open_memmap(tmp / "params.npy", mode="w+", dtype=np.float32,
                                                shape=(len(entries), siren.n_params))
         elif shapes != want:

@@ -28,10 +28,13 @@ def default_population_name(dataset: str, siren: SirenConfig, fit: FitConfig,
                             split: str | None, limit: int | None) -> str:
     """A descriptive name, e.g. ``mnist-5k/siren-w32-d3/s0`` (``.../s0-shared`` for a
     shared initialisation)."""
-    parts = [dataset, f"siren-w{siren.hidden_width}-d{siren.depth}"]
+    variant = "" if siren.variant == "sitzmann" else f"-{siren.variant}"
+    parts = [dataset, f"siren-w{siren.hidden_width}-d{siren.depth}{variant}"]
     if split or limit:
         parts.append(f"{split or 'all'}{'-' + str(limit) if limit else ''}")
-    return "/".join([*parts, f"s{fit.seed}" + ("-shared" if fit.init == "shared" else "")])
+    views = f"-v{fit.views}" if fit.views > 1 else ""
+    return "/".join([*parts, f"s{fit.seed}" + ("-shared" if fit.init == "shared" else "")
+                     + views])
 
 
 def select_samples(catalog: Catalog, dataset: str, split: str | None, limit: int | None
@@ -75,9 +78,10 @@ def fit_population(
     refuses (``DuplicateError``) when the population is already complete.
     """
     ds = catalog.get_dataset(dataset)
-    ids = select_samples(catalog, ds.name, split, limit)
-    if len(ids) == 0:
+    images_ids = select_samples(catalog, ds.name, split, limit)
+    if len(images_ids) == 0:
         raise InvalidInputError(f"no samples selected from {ds.name!r} (split {split!r})")
+    ids = np.tile(images_ids, fit.views)  # row v * n + i: view v of image i
     if siren.out_features != (ds.sample_shape[2] if len(ds.sample_shape) == 3 else 1):
         raise InvalidInputError(f"dataset {ds.name!r} has samples {list(ds.sample_shape)}: "
                                 f"use --out-features {ds.sample_shape[-1]}")
@@ -88,7 +92,8 @@ def fit_population(
         if existing.status == "complete":
             raise DuplicateError(f"population {name!r} is already fitted "
                                  f"(id {existing.id}): see `zoo inr show {existing.id}`")
-        stored = {"init": "per-inr", **existing.fit_config}  # older records lack "init"
+        # older records lack "init" and "views"
+        stored = {"init": "per-inr", "views": 1, **existing.fit_config}
         if existing.arch != asdict(siren) or stored != fit_config:
             raise InvalidInputError(f"a partial population {name!r} exists with another "
                                     "configuration: choose another --name")
@@ -119,4 +124,6 @@ def fit_population(
     metrics = np.asarray(fit_metrics[:])
     return catalog.complete_population(
         record.id, sha256=array_sha256(writer.array), sample_ids=ids.tolist(), seed=fit.seed,
-        metrics={"mse": metrics[:, 0].tolist(), "psnr": metrics[:, 1].tolist()})
+        metrics={"mse": metrics[:, 0].tolist(), "psnr": metrics[:, 1].tolist()},
+        views=np.repeat(np.arange(fit.views), len(images_ids)).tolist() if fit.views > 1
+        else None)

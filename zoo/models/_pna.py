@@ -29,6 +29,7 @@ class DegreeBuckets:
     Attributes:
         perm: ``(E,)`` edge permutation into bucket order.
         src: ``(E,)`` sender of each edge, in bucket order.
+        dst: ``(E,)`` receiver of each edge, in bucket order.
         deg: ``(N,)`` in-degree of each node.
         inverse: ``(N,)`` row of each node in the bucket-ordered node list.
         sizes: ``(degree, count)`` per distinct in-degree, ascending.
@@ -36,6 +37,7 @@ class DegreeBuckets:
 
     perm: Tensor
     src: Tensor
+    dst: Tensor
     deg: Tensor
     inverse: Tensor
     sizes: tuple[tuple[int, int], ...]
@@ -50,7 +52,7 @@ class DegreeBuckets:
         perm = torch.argsort(inverse[edge_index[1]], stable=True)
         degrees, counts = torch.unique_consecutive(deg[node_order], return_counts=True)
         sizes = tuple(zip(degrees.tolist(), counts.tolist(), strict=True))
-        return cls(perm, edge_index[0, perm], deg, inverse, sizes)
+        return cls(perm, edge_index[0, perm], edge_index[1, perm], deg, inverse, sizes)
 
 
 def _transpose_matmul(a: Tensor, b: Tensor, chunk: int = 1024) -> Tensor:
@@ -136,8 +138,9 @@ class PNALayer(nn.Module):
     ~7x forward+backward than PNAConv on 256 SIREN graphs on CPU):
 
     .. math::
-        \mathbf{m}_{ji} = \mathbf{W}_s \mathbf{h}_j + \mathbf{W}_e \boldsymbol{\epsilon}_{ji}
-            + \mathbf{b}, \qquad
+        \mathbf{m}_{ji} = (\mathbf{W}_s \mathbf{h}_j + [\mathbf{W}_r \mathbf{h}_i] + \mathbf{b})
+            \odot (1 + [\mathbf{W}_g \boldsymbol{\epsilon}_{ji}])
+            + \mathbf{W}_e \boldsymbol{\epsilon}_{ji}, \qquad
         \mathbf{h}'_i = \mathbf{W}_o \Big[\mathbf{h}_i \,\Big\|\,
             \bigoplus_{s \in S} \bigoplus_{a \in A} s(d_i)\,
             a_{j \in \mathcal{N}(i)} \mathbf{m}_{ji}\Big] + \mathbf{b}_o
@@ -152,6 +155,11 @@ class PNALayer(nn.Module):
         aggregators: subset of ``mean, min, max, std, sum``.
         scalers: subset of ``identity, amplification, attenuation, linear, inverse_linear``.
         deg_histogram: in-degree histogram of the training graphs.
+        edge_gate: the FiLM-style factor :math:`1 + \mathbf{W}_g \boldsymbol{\epsilon}_{ji}`
+            (NG-GNN's ``modulate_edges``).
+        receiver: the receiver term :math:`\mathbf{W}_r \mathbf{h}_i` inside the modulated
+            message (NG-GNN's message of ``[x_i, x_j]``); without a gate it would only shift
+            all messages to :math:`i` alike.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F)`, edge features
@@ -162,10 +170,11 @@ class PNALayer(nn.Module):
 
     def __init__(self, channels: int, edge_dim: int, aggregators: tuple[str, ...],
                  scalers: tuple[str, ...], deg_histogram: tuple[int, ...],
-                 edge_gate: bool = False) -> None:
+                 edge_gate: bool = False, receiver: bool = False) -> None:
         super().__init__()
         self.aggregators, self.scalers = tuple(aggregators), tuple(scalers)
         self.lin_src = nn.Linear(channels, channels)
+        self.lin_dst = nn.Linear(channels, channels, bias=False) if receiver else None
         self.lin_edge = nn.Linear(edge_dim, channels, bias=False)
         # Optional multiplicative (FiLM-style) edge modulation, as NG-GNN's modulate_edges:
         # the message then carries sender state x edge weight, like a neuron's input w_ji a_j.
@@ -181,12 +190,16 @@ class PNALayer(nn.Module):
         """Re-initialise the three linear maps."""
         for lin in (self.lin_src, self.lin_edge, self.lin_out):
             lin.reset_parameters()
-        if self.lin_gate is not None:
-            self.lin_gate.reset_parameters()
+        for optional in (self.lin_gate, self.lin_dst):
+            if optional is not None:
+                optional.reset_parameters()
 
     def forward(self, x: Tensor, edge_attr: Tensor, buckets: DegreeBuckets) -> Tensor:
         """Update node features; ``edge_attr`` must be in ``buckets.perm`` order."""
         msg = self.lin_src(x).index_select(0, buckets.src)
+        if self.lin_dst is not None:
+            msg = msg + torch.nn.functional.linear(x, self.lin_dst.weight).index_select(
+                0, buckets.dst)
         if self.lin_gate is not None:  # m_ji = (W_s h_j) * (1 + W_g e_ji) + W_e e_ji
             msg = msg * (1.0 + torch.nn.functional.linear(edge_attr, self.lin_gate.weight))
         msg = _AddEdgeTerm.apply(msg, edge_attr, self.lin_edge.weight)

@@ -13,11 +13,18 @@ from torch_geometric.nn.inits import reset
 from torch_geometric.utils import degree
 
 from zoo.graphs.neural_graph import NeuralGraphSpec, edge_index_template
+from zoo.models._edge_update import EdgeUpdate
+from zoo.models._fourier import GaussianFourierEmbedding, ScalarSinEmbedding
 from zoo.models._pna import AGGREGATORS, SCALERS, DegreeBuckets, PNALayer
 
-__all__ = ["GMNConfig", "GraphMetanetwork", "GraphPool", "PNALayer"]
+__all__ = ["GMNConfig", "GraphMetanetwork", "GraphPool", "PNALayer", "ScalarSinEmbedding"]
 
 _POOLS = ("mean", "max", "sum", "mean_max")
+#: Readouts: a node pooling of :class:`GraphPool`, or ``output`` (the output neurons' own
+#: final features, concatenated in neuron order, as NG-GNN's ``cat`` pooling of the last layer).
+_READOUTS = (*_POOLS, "output")
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU}
+_REVERSE_FEATURES = ("onehot", "transpose")
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,21 @@ class GMNConfig:
             for 8 frequencies).
         edge_gate: modulate messages multiplicatively by their edge features
             (default: True).
+        receiver: messages also read the receiver's state, ``W_r h_i``, inside the
+            modulation (NG-GNN's message of ``[x_i, x_j]``; default: False).
+        activation: ``relu`` or ``silu`` after each layer's LayerNorm (default: relu).
+        residual: add each layer's output to its input (default: True; NG-GNN: False).
+        rff_freqs: random Fourier features of every scalar instead of ``sin_emb``:
+            this many Gaussian frequencies (0: off, the default; NG-GNN: 128).
+        rff_sigma: their standard deviation (default 3.0, NG-GNN's ``inp_factor``).
+        edge_hidden: width of learned edge features (0, the default: every layer reads
+            the embedded raw weights; NG-GNN: the node width).
+        edge_updates: update the learned edge features from their end nodes after every
+            layer but the last (needs ``edge_hidden``; default: False).
+        reverse_features: how a bidirectional graph tells an edge's directions apart:
+            ``onehot`` (a direction one-hot beside the embedded weight, the default) or
+            ``transpose`` (NG-GNN's ``[w, w^T, w + w^T]``, embedded together).
+        num_outputs: output neurons of the input networks (read by the ``output`` readout).
     """
 
     num_classes: int
@@ -71,6 +93,15 @@ class GMNConfig:
     sin_emb: int = 8
     sin_max_freq: float = 128.0
     edge_gate: bool = True
+    receiver: bool = False
+    activation: str = "relu"
+    residual: bool = True
+    rff_freqs: int = 0
+    rff_sigma: float = 3.0
+    edge_hidden: int = 0
+    edge_updates: bool = False
+    reverse_features: str = "onehot"
+    num_outputs: int = 1
 
     def __post_init__(self) -> None:
         for name in ("deg_histogram", "aggregators", "scalers"):
@@ -85,8 +116,20 @@ class GMNConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.sin_max_freq >= 1.0:
             raise ValueError(f"sin_max_freq must be >= 1, got {self.sin_max_freq}")
-        if self.readout not in _POOLS:
-            raise ValueError(f"readout must be one of {_POOLS}, got {self.readout!r}")
+        if self.readout not in _READOUTS:
+            raise ValueError(f"readout must be one of {_READOUTS}, got {self.readout!r}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, "
+                             f"got {self.activation!r}")
+        if self.reverse_features not in _REVERSE_FEATURES:
+            raise ValueError(f"reverse_features must be one of {_REVERSE_FEATURES}, "
+                             f"got {self.reverse_features!r}")
+        if min(self.rff_freqs, self.edge_hidden) < 0 or self.num_outputs < 1:
+            raise ValueError("rff_freqs and edge_hidden must be >= 0, num_outputs >= 1")
+        if not self.rff_sigma > 0:
+            raise ValueError(f"rff_sigma must be > 0, got {self.rff_sigma}")
+        if self.edge_updates and not self.edge_hidden:
+            raise ValueError("edge_updates need learned edge features: set edge_hidden")
         if not self.deg_histogram or sum(self.deg_histogram) < 1:
             raise ValueError("deg_histogram must count at least one node")
         if not self.aggregators or set(self.aggregators) - set(AGGREGATORS):
@@ -102,6 +145,7 @@ class GMNConfig:
             edge_index_template(spec), spec.num_nodes, bidirectional=bidirectional)
         base: dict[str, Any] = {"num_classes": num_classes, "num_pos_ids": spec.num_pos_ids,
                                 "num_layer_ids": spec.num_layers + 1, "edge_dim": spec.edge_dim,
+                                "num_outputs": spec.layer_sizes[-1],
                                 "deg_histogram": tuple(deg.tolist())}
         return cls(**{**base, **overrides})
 
@@ -120,38 +164,6 @@ class GMNConfig:
     def replace(self, **changes: Any) -> GMNConfig:
         """Copy with some fields changed."""
         return replace(self, **changes)
-
-
-class ScalarSinEmbedding(nn.Module):
-    r"""Fixed sinusoidal features of scalar weights and biases.
-
-    .. math::
-        \gamma(v) = [v, \sin(\omega_0 v), \cos(\omega_0 v), \dots,
-            \sin(\omega_{K-1} v), \cos(\omega_{K-1} v)], \qquad
-        \omega_k = \omega_{max}^{k / (K - 1)}
-
-    A single linear map of a raw scalar gives the network little to separate
-    nearby values with; NG-GNN embeds every weight this way.
-
-    Shapes:
-        - **input:** :math:`(N, D)`
-        - **output:** :math:`(N, D (1 + 2K))`
-    """
-
-    freqs: Tensor
-
-    def __init__(self, num_freqs: int, max_freq: float = 128.0) -> None:
-        super().__init__()
-        self.factor = 1 + 2 * num_freqs
-        exponents = torch.arange(num_freqs, dtype=torch.float64) / max(num_freqs - 1, 1)
-        self.register_buffer("freqs", (max_freq ** exponents).to(torch.float32))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Embed every column of ``x`` (identity when there are no frequencies)."""
-        if self.factor == 1:
-            return x
-        angles = (x.unsqueeze(-1) * self.freqs.to(x.dtype)).flatten(1)
-        return torch.cat([x, torch.sin(angles), torch.cos(angles)], dim=1)
 
 
 class GraphPool(nn.Module):
@@ -231,17 +243,37 @@ class GraphMetanetwork(nn.Module):
         super().__init__()
         self.config = c = config
         self.scalar_emb = ScalarSinEmbedding(c.sin_emb, c.sin_max_freq)
-        self.node_encoder = nn.Linear(c.node_dim * self.scalar_emb.factor, c.hidden)
+        edge_raw = c.edge_dim * (3 if c.bidirectional and c.reverse_features == "transpose"
+                                 else 1)
+        self.node_fourier: GaussianFourierEmbedding | None = None
+        self.edge_fourier: GaussianFourierEmbedding | None = None
+        if c.rff_freqs:
+            self.node_fourier = GaussianFourierEmbedding(c.node_dim, c.rff_freqs, c.rff_sigma)
+            self.edge_fourier = GaussianFourierEmbedding(edge_raw, c.rff_freqs, c.rff_sigma)
+            node_in, edge_in = 2 * c.rff_freqs, 2 * c.rff_freqs
+        else:
+            node_in = c.node_dim * self.scalar_emb.factor
+            edge_in = edge_raw * self.scalar_emb.factor
+        if c.bidirectional and c.reverse_features == "onehot":
+            edge_in += 2
+        self.node_encoder = nn.Linear(node_in, c.hidden)
+        self.edge_encoder = nn.Linear(edge_in, c.edge_hidden) if c.edge_hidden else None
+        edge_width = c.edge_hidden or edge_in
         self.pos_embedding = nn.Embedding(c.num_pos_ids, c.hidden)
         self.layer_embedding = nn.Embedding(c.num_layer_ids, c.hidden) if c.num_layer_ids else None
-        edge_in = c.edge_dim * self.scalar_emb.factor + (2 if c.bidirectional else 0)
         self.convs = nn.ModuleList(
-            PNALayer(c.hidden, edge_in, c.aggregators, c.scalers, c.deg_histogram, c.edge_gate)
+            PNALayer(c.hidden, edge_width, c.aggregators, c.scalers, c.deg_histogram,
+                     c.edge_gate, c.receiver)
             for _ in range(c.num_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(c.hidden) for _ in range(c.num_layers))
+        self.act = _ACTIVATIONS[c.activation]()
+        self.edge_updates = nn.ModuleList(
+            EdgeUpdate(c.edge_hidden, c.hidden, self.act)
+            for _ in range(c.num_layers - 1 if c.edge_updates else 0))
         self.pooled = nn.ModuleList(GraphPool("mean") for _ in range(c.num_layers))
-        self.readout_pool = GraphPool(c.readout)
-        width = 2 * c.hidden if c.readout == "mean_max" else c.hidden
+        self.readout_pool = GraphPool(c.readout) if c.readout in _POOLS else None
+        width = {"mean_max": 2 * c.hidden, "output": c.num_outputs * c.hidden}.get(
+            c.readout, c.hidden)
         blocks = []
         for _ in range(c.readout_layers):
             blocks.append(nn.Sequential(nn.Linear(width, c.hidden), nn.ReLU()))
@@ -278,32 +310,59 @@ class GraphMetanetwork(nn.Module):
 
     def forward(self, data: Data) -> Tensor:
         """Logits ``(num_graphs, num_classes)`` for a batch of neural graphs."""
+        c = self.config
         x, edge_index, edge_attr = data.x, data.edge_index, data.edge_attr
         batch = data.batch
         if batch is None:
             batch, num_graphs = x.new_zeros(x.shape[0], dtype=torch.long), 1
         else:
             num_graphs = int(data.num_graphs) if isinstance(data, Batch) else int(batch.max()) + 1
-        h = self.node_encoder(self.scalar_emb(x)) + self.pos_embedding(data.pos_id)
-        edge_attr = self.scalar_emb(edge_attr)
+        h = self.node_encoder(self._embed(x, self.node_fourier)) + self.pos_embedding(data.pos_id)
         if self.layer_embedding is not None:
             h = h + self.layer_embedding(data.layer)
-        if self.config.bidirectional:
-            num_edges = edge_attr.shape[0]
-            direction = torch.repeat_interleave(
-                torch.eye(2, dtype=edge_attr.dtype, device=edge_attr.device), num_edges, dim=0)
-            edge_attr = torch.cat([edge_attr.repeat(2, 1), direction], dim=1)
-            edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+        edge_attr, edge_index = self._edge_inputs(edge_attr, edge_index)
         buckets = DegreeBuckets.from_edge_index(edge_index, x.shape[0])
         edge_attr = edge_attr[buckets.perm]
-        for conv, norm, pool in zip(self.convs, self.norms, self.pooled, strict=True):
-            h = h + self.dropout(torch.relu(norm(conv(h, edge_attr, buckets))))
+        for t, (conv, norm, pool) in enumerate(zip(self.convs, self.norms, self.pooled,
+                                                   strict=True)):
+            update = self.dropout(self.act(norm(conv(h, edge_attr, buckets))))
+            h = h + update if c.residual else update
             pool(h, batch, num_graphs)
-        g = self.readout_pool(h, batch, num_graphs)
+            if t < len(self.edge_updates):
+                edge_attr = self.edge_updates[t](h, edge_attr, buckets.src, buckets.dst)
+        if self.readout_pool is not None:
+            g = self.readout_pool(h, batch, num_graphs)
+        else:  # the output neurons of each graph, in node (= neuron) order
+            first_output = c.num_pos_ids - 1 - c.num_outputs
+            is_output = (data.pos_id >= first_output) & (data.pos_id < c.num_pos_ids - 1)
+            g = h[is_output].reshape(num_graphs, c.num_outputs * c.hidden)
         for block in self.readout:
             g = self.dropout(block(g))
         out: Tensor = self.head(g)
         return out
+
+    def _embed(self, values: Tensor, fourier: GaussianFourierEmbedding | None) -> Tensor:
+        """Scalar features ``(n, D)`` through the configured embedding."""
+        return fourier(values) if fourier is not None else self.scalar_emb(values)
+
+    def _edge_inputs(self, edge_attr: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+        """Embedded edge features and the edges they belong to (reversed ones appended)."""
+        c = self.config
+        if c.bidirectional and c.reverse_features == "transpose":
+            zeros = torch.zeros_like(edge_attr)
+            edge_attr = torch.cat([torch.cat([edge_attr, zeros, edge_attr], dim=1),
+                                   torch.cat([zeros, edge_attr, edge_attr], dim=1)])
+        embedded = self._embed(edge_attr, self.edge_fourier)
+        if c.bidirectional and c.reverse_features == "onehot":
+            num_edges = embedded.shape[0]
+            direction = torch.repeat_interleave(
+                torch.eye(2, dtype=embedded.dtype, device=embedded.device), num_edges, dim=0)
+            embedded = torch.cat([embedded.repeat(2, 1), direction], dim=1)
+        if c.bidirectional:
+            edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+        if self.edge_encoder is not None:
+            embedded = self.edge_encoder(embedded)
+        return embedded, edge_index
 
     def __repr__(self) -> str:
         c = self.config

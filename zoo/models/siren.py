@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "SIREN_VARIANTS",
     "Siren",
     "SirenConfig",
     "flatten_params",
@@ -28,6 +29,10 @@ __all__ = [
     "make_coordinates",
     "unflatten_params",
 ]
+
+
+#: Initialisation / output conventions a SIREN can follow (see :class:`SirenConfig`).
+SIREN_VARIANTS = ("sitzmann", "dwsnet")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,11 @@ class SirenConfig:
         out_features: channels per coordinate (default: ``1``, grey level).
         w0: frequency factor of the first layer (default: ``30.0``).
         w0_hidden: frequency factor of the other sine layers (default: ``30.0``).
+        variant: ``"sitzmann"`` (the SIREN paper's init; the default) or ``"dwsnet"``, the
+            SIRENs of the DWSNets / NG-GNN MNIST INR zoos: every sine layer, the first
+            included, initialised ``U(-sqrt(6/in)/w0, sqrt(6/in)/w0)``, zero sine-layer
+            biases, the linear output layer as ``nn.Linear``, and ``+0.5`` added to the
+            output (so a zoo fitted here matches the published ones the importer reads).
     """
 
     in_features: int = 2
@@ -50,6 +60,7 @@ class SirenConfig:
     out_features: int = 1
     w0: float = 30.0
     w0_hidden: float = 30.0
+    variant: str = "sitzmann"
 
     def __post_init__(self) -> None:
         for name in ("in_features", "hidden_width", "out_features"):
@@ -60,6 +71,14 @@ class SirenConfig:
         if not (self.w0 > 0 and self.w0_hidden > 0):
             raise ValueError(f"SirenConfig.w0 and w0_hidden must be > 0, got {self.w0}, "
                              f"{self.w0_hidden}")
+        if self.variant not in SIREN_VARIANTS:
+            raise ValueError(f"SirenConfig.variant must be one of {SIREN_VARIANTS}, "
+                             f"got {self.variant!r}")
+
+    @property
+    def output_offset(self) -> float:
+        """Constant added to the output layer (``0.5`` for ``dwsnet``, else ``0``)."""
+        return 0.5 if self.variant == "dwsnet" else 0.0
 
     def layer_shapes(self) -> list[tuple[int, int]]:
         """Weight shapes ``[(out, in), ...]`` of the linear layers, in order."""
@@ -82,10 +101,19 @@ def init_bounds(config: SirenConfig) -> list[tuple[float, float]]:
     Weights (Sitzmann et al. 2020, Sec. 3.2): first layer ``U(-1/in, 1/in)``,
     later layers ``U(-sqrt(6/in)/w0_hidden, sqrt(6/in)/w0_hidden)``. Biases keep
     PyTorch's ``nn.Linear`` default ``U(-1/sqrt(in), 1/sqrt(in))``, as in the
-    reference implementation.
+    reference implementation. The ``dwsnet`` variant: sine layers, the first included,
+    ``U(-sqrt(6/in)/w0, sqrt(6/in)/w0)`` with zero biases; the output layer ``nn.Linear``'s.
     """
     bounds = []
-    for k, (_, fan_in) in enumerate(config.layer_shapes()):
+    shapes = config.layer_shapes()
+    if config.variant == "dwsnet":
+        for k, (_, fan_in) in enumerate(shapes):
+            if k == len(shapes) - 1:
+                bounds.append((1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in)))
+            else:
+                bounds.append((math.sqrt(6.0 / fan_in) / config.layer_w0()[k], 0.0))
+        return bounds
+    for k, (_, fan_in) in enumerate(shapes):
         w = 1.0 / fan_in if k == 0 else math.sqrt(6.0 / fan_in) / config.w0_hidden
         bounds.append((w, 1.0 / math.sqrt(fan_in)))
     return bounds
@@ -228,7 +256,7 @@ class Siren(nn.Module):
             h = layer(h)
             if k < len(linears) - 1:
                 h = torch.sin(w0s[k] * h)
-        return h
+        return h + self.config.output_offset
 
     def flat_parameters(self) -> Tensor:
         """The parameters in the canonical flat layout, shape ``[P]`` (detached copy)."""

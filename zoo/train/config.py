@@ -61,6 +61,9 @@ class TrainConfig:
             faster here. Must divide ``batch_size``; ``None``: the whole batch
             (default: None).
         device: torch device string, e.g. ``"cpu"`` or ``"cuda:0"`` (default: ``"cpu"``).
+        amsgrad: the AMSGrad variant of Adam/AdamW (default: False).
+        warmup_steps: the learning rate grows linearly from ``lr / warmup_steps`` to ``lr``
+            over this many updates, then stays (default: 0, no warm-up).
 
     Raises:
         ValueError: a field is out of range or of the wrong type.
@@ -77,6 +80,8 @@ class TrainConfig:
     grad_clip: float | None = None
     micro_batch: int | None = None
     device: str = "cpu"
+    amsgrad: bool = False
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         """Validate every field."""
@@ -97,6 +102,9 @@ class TrainConfig:
             if self.batch_size % self.micro_batch:
                 raise ValueError(f"micro_batch ({self.micro_batch}) must divide batch_size "
                                  f"({self.batch_size})")
+        _check_int("warmup_steps", self.warmup_steps, 0)
+        if not isinstance(self.amsgrad, bool):
+            raise ValueError(f"amsgrad must be a bool, got {self.amsgrad!r}")
         if not isinstance(self.device, str):
             raise ValueError(f"device must be a string, got {self.device!r}")
         try:

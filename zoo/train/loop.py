@@ -76,13 +76,15 @@ class EvalResult:
 
     ``loss``: mean cross-entropy (nats); ``accuracy`` in [0, 1];
     ``predictions``: int64 ``[n]`` argmax of the logits in dataset order;
-    ``confusion``: int64 ``[C, C]``, rows = true class, columns = predicted.
+    ``confusion``: int64 ``[C, C]``, rows = true class, columns = predicted;
+    ``logits``: float32 ``[n, C]`` in dataset order.
     """
 
     loss: float
     accuracy: float
     predictions: np.ndarray
     confusion: np.ndarray
+    logits: np.ndarray | None = None
 
 
 def evaluate(
@@ -105,7 +107,7 @@ def evaluate(
     device = model_device(model)
     was_training = model.training
     model.eval()
-    total_loss, preds, targets = 0.0, [], []
+    total_loss, preds, targets, all_logits = 0.0, [], [], []
     n_classes = 0
     try:
         with torch.no_grad():
@@ -116,6 +118,7 @@ def evaluate(
                 total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
                 preds.append(logits.argmax(dim=1).cpu())
                 targets.append(y.cpu())
+                all_logits.append(logits.float().cpu())
     finally:
         model.train(was_training)
     pred = torch.cat(preds).numpy().astype(np.int64)
@@ -128,6 +131,7 @@ def evaluate(
         accuracy=float((pred == true).mean()),
         predictions=pred,
         confusion=confusion,
+        logits=torch.cat(all_logits).numpy(),
     )
 
 
@@ -135,10 +139,21 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     """The optimizer named in ``config`` over all trainable parameters."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
+                                 amsgrad=config.amsgrad)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay,
+                                amsgrad=config.amsgrad)
     return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+
+
+def _make_warmup(optimizer: torch.optim.Optimizer, config: TrainConfig
+                 ) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up of the learning rate over ``config.warmup_steps`` updates, then
+    constant (NG-GNN's ``WarmupLRScheduler``); stepped after every update."""
+    steps = config.warmup_steps
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / steps) if steps else 1.0)
 
 
 def _dropout_seed(data_seed: int) -> int:
@@ -156,6 +171,7 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
     device: torch.device,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> tuple[float, float]:
     """One pass over ``loader`` in train mode; returns (mean loss, accuracy).
 
@@ -194,6 +210,8 @@ def _train_epoch(
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
         total_loss += float(piece_loss.detach())
         correct += int((logits.detach().argmax(dim=1) == y).sum())
     return total_loss / seen, correct / seen
@@ -248,6 +266,7 @@ def train_classifier(
         piece = config.micro_batch or config.batch_size
         loader = make_loader(train, piece, shuffle=True, generator=order, collate=collate)
         optimizer = _make_optimizer(model, config)
+        scheduler = _make_warmup(optimizer, config)
         history: list[EpochMetrics] = []
         best_state: dict[str, Tensor] = {}
         best_epoch, best_acc = 0, -1.0
@@ -256,7 +275,8 @@ def train_classifier(
             task = bar.add_task("epoch 0", total=config.epochs, loss=0.0, acc=0.0, val_acc=0.0)
             for epoch in range(1, config.epochs + 1):
                 t0 = time.perf_counter()
-                train_loss, train_acc = _train_epoch(model, loader, optimizer, config, device)
+                train_loss, train_acc = _train_epoch(model, loader, optimizer, config, device,
+                                                     scheduler)
                 result = evaluate(model, val, piece,
                                   collate=collate if val_collate is None else val_collate)
                 metrics = EpochMetrics(
