@@ -137,3 +137,12 @@ def test_cli_says_one_line_for_a_missing_chunk(zoo: ZooRunner, tmp_path: Path) -
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error:"), lines
     assert "zoo check" in lines[0]
+
+
+def test_out_of_range_numbers_are_one_line(zoo: ZooRunner) -> None:
+    for args in (["ls", "--limit", "-1"], ["ls", "--limit", str(2**63)],
+                 ["similar", "1", "--top", "-1"], ["probe", "create", "p", "--limit", "-5"],
+                 ["register", "x.safetensors", "--kind", "cnn", "--seed", str(2**31)]):
+        result = zoo(*args, ok=False)
+        assert result.exit_code == 2 and "Traceback" not in result.output, (args, result.output)
+        assert "is not in the range" in result.output, (args, result.output)

@@ -43,7 +43,8 @@ def init(loc: Locations) -> None:
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--kind", type=KIND_CHOICE, required=True, help="What kind of model this is.")
 @click.option("--dataset", help="Name of the registered dataset it was trained on.")
-@click.option("--seed", type=int, help="Random seed it was trained with.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1),
+              help="Random seed it was trained with.")
 @click.option("--arch", help="Architecture: a JSON file or inline JSON object.")
 @click.option("--name", help="A human-readable name.")
 @click.option("--parent", type=int, help="Id of the model this one derives from (lineage).")
@@ -92,7 +93,7 @@ def _parse_metric(text: str) -> MetricRecord:
 @click.option("--dataset", help="Only models of this dataset (name or id).")
 @click.option("--tag", help="Only models with this tag.")
 @click.option("--population", help="Only INRs of this population (name or id).")
-@click.option("--limit", type=int, help="At most this many rows.")
+@click.option("--limit", type=click.IntRange(1, 2**31 - 1), help="At most this many rows.")
 @json_option
 @location_options
 def ls_cmd(loc: Locations, kind: str | None, dataset: str | None, tag: str | None,

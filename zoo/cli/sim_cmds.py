@@ -65,7 +65,7 @@ def probe() -> None:
 @click.option("--dataset", help="Dataset the ids refer to (name or id).")
 @click.option("--split", type=click.Choice(["train", "val", "test"]),
               help="Take the samples of this split (needs --dataset), in id order.")
-@click.option("--limit", type=int, help="At most this many samples.")
+@click.option("--limit", type=click.IntRange(1, 2**31 - 1), help="At most this many samples.")
 @click.option("--ids", "ids_file", type=click.Path(dir_okay=False),
               help="A file of sample ids, one per line (instead of --split).")
 @location_options
@@ -250,7 +250,8 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
 @click.argument("model_id", type=int)
 @click.option("--layer", default="penultimate", show_default=True,
               help="Layer compared (resolved per model: a name or penultimate/logits/first).")
-@click.option("--top", type=int, default=10, show_default=True, help="How many to show.")
+@click.option("--top", type=click.IntRange(1, 2**31 - 1), default=10, show_default=True,
+              help="How many to show.")
 @click.option("--kind", help="Only candidates of this kind.")
 @query_options
 @json_option
