@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _pyg_ng_gnn import PyGNGGNN  # benchmarks/ is the script directory
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 from torch_geometric.data import Data
@@ -60,6 +61,7 @@ from zoo.kinds import (
     normalise_weights,
     weight_stats,
 )
+from zoo.models.gmn import GMNConfig
 from zoo.models.siren import SirenConfig, init_flat_params
 from zoo.train import TrainConfig, make_loader
 from zoo.train.loop import _train_epoch
@@ -338,7 +340,11 @@ def main() -> None:
         micro = make_feed(f"ours, pieces of {piece} (zoo train)", pieces,
                           lambda: build_model("gmn", arch), config.lr, sizes.batch // piece)
         paths.append((micro, dataclasses.replace(config, micro_batch=piece)))
-    bench_training([*paths, (ref, config)], sizes)
+    pyg = make_feed("PyG PNAConv layers, same GMN otherwise", loaders()[0],
+                    lambda: PyGNGGNN(GMNConfig.from_dict(arch["gmn"])), config.lr)
+    bench_training([*paths, (ref, config), (pyg, config)], sizes)
+    print(f"    ours (zoo train) vs PyG PNAConv at width {arch['gmn']['hidden']}: "
+          f"{max(p.rate for p, _ in paths) / pyg.rate:.2f}x the graphs/s")
     share_o = t_ours * ours.steps / ours.seconds
     share_r = t_ref * ref.steps / ref.seconds
     print(f"    batching share of a step: ours {share_o:.1%}, naive {share_r:.1%}")
