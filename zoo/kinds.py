@@ -34,6 +34,7 @@ from zoo.models.cnn import SmallCNN
 from zoo.models.gmn import GMNConfig, GraphMetanetwork
 from zoo.models.mlp import MLPClassifier
 from zoo.models.siren import SirenConfig
+from zoo.train import TrainConfig
 
 __all__ = [
     "DEFAULT_PROBE_FEATURES",
@@ -43,6 +44,7 @@ __all__ = [
     "default_arch",
     "default_augment",
     "default_micro_batch",
+    "kind_train_config",
     "load_inputs",
     "load_model",
     "model_inputs",
@@ -88,6 +90,12 @@ WEIGHT_RECIPE: dict[str, Any] = {"weight_decay": 5e-4, "grad_clip": 10.0, "amsgr
 def train_recipe(kind: str) -> dict[str, Any]:
     """:class:`~zoo.train.TrainConfig` fields a kind trains with unless told otherwise."""
     return dict(WEIGHT_RECIPE) if kind in WEIGHT_KINDS else {}
+
+
+def kind_train_config(kind: str, **fields: Any) -> TrainConfig:
+    """A :class:`~zoo.train.TrainConfig` with the kind's recipe (:func:`train_recipe`) under
+    the given ``fields``; what ``zoo train`` and ``zoo reproduce`` train with."""
+    return TrainConfig(**{**train_recipe(kind), **fields})
 
 
 def default_augment(kind: str) -> WeightAugment | None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from store import Catalog
+from store import Catalog, InvalidInputError
 from zoo.datasets import add_bundled_dataset
 from zoo.inr.augment import NG_GNN_AUGMENT, WeightAugment, augment_siren_params
 from zoo.inr.batched import batched_siren_forward
@@ -49,7 +49,7 @@ def test_multi_view_population_rows_views_and_inputs(cat: Catalog) -> None:
     assert np.array_equal(every.sample_ids, np.tile(first.sample_ids, 3))
     torch.testing.assert_close(second.dataset.tensors[0], torch.from_numpy(rows[24:]))
     torch.testing.assert_close(every.dataset.tensors[1], first.dataset.tensors[1].repeat(3))
-    with pytest.raises(Exception, match="views 0..2"):
+    with pytest.raises(InvalidInputError, match=r"views 0\.\.2"):
         load_inputs(cat, "mlp-weights", three.id, view=3)
 
 

@@ -78,19 +78,19 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
     """
     import torch
 
-    from zoo.kinds import WEIGHT_KINDS, default_augment, train_recipe
-    from zoo.train import TrainConfig
+    from zoo.kinds import WEIGHT_KINDS, default_augment, kind_train_config
     from zoo.training import train_model
 
     if threads:
         torch.set_num_threads(threads)
     given = {"weight_decay": weight_decay, "grad_clip": grad_clip, "amsgrad": amsgrad,
              "warmup_steps": warmup_steps}
-    settings = {**train_recipe(kind), **{k: v for k, v in given.items() if v is not None}}
+    settings = {k: v for k, v in given.items() if v is not None}
     try:
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, init_seed=seed,
-                             data_seed=seed if data_seed is None else data_seed,
-                             patience=patience, micro_batch=micro_batch, **settings)
+        config = kind_train_config(kind, epochs=epochs, batch_size=batch_size, lr=lr,
+                                   init_seed=seed,
+                                   data_seed=seed if data_seed is None else data_seed,
+                                   patience=patience, micro_batch=micro_batch, **settings)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     if (augment or augment_ranges) and kind not in WEIGHT_KINDS:

@@ -33,6 +33,8 @@ def default_population_name(dataset: str, siren: SirenConfig, fit: FitConfig,
     if split or limit:
         parts.append(f"{split or 'all'}{'-' + str(limit) if limit else ''}")
     views = f"-v{fit.views}" if fit.views > 1 else ""
+    if (fit.steps, fit.lr) != (FitConfig.steps, FitConfig.lr):  # e.g. .../s0-t200-lr0.03
+        views = f"-t{fit.steps}-lr{fit.lr:g}{views}"
     return "/".join([*parts, f"s{fit.seed}" + ("-shared" if fit.init == "shared" else "")
                      + views])
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from store import Catalog, DuplicateError, ModelRecord
-from zoo.kinds import WEIGHT_KINDS, default_arch
+from zoo.kinds import WEIGHT_KINDS, default_arch, default_augment, kind_train_config
 from zoo.train import TrainConfig
 
 __all__ = ["Job", "find_model", "plan_jobs", "run_jobs"]
@@ -49,9 +49,14 @@ class Job:
         return f"{self.kind} s{self.seed}"
 
     def train_config(self) -> TrainConfig:
-        """The training settings: the kind's defaults, this job's seed, epochs and batch."""
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
-                           init_seed=self.seed, data_seed=self.seed)
+        """The training settings: the kind's recipe, this job's seed, epochs and batch."""
+        return kind_train_config(self.kind, epochs=self.epochs, batch_size=self.batch_size,
+                                 init_seed=self.seed, data_seed=self.seed)
+
+    def augment(self) -> dict[str, float] | None:
+        """The kind's default weight-space augmentation, as stored with a model."""
+        warp = default_augment(self.kind)
+        return warp.to_dict() if warp is not None else None
 
 
 def _plain(obj: Any) -> Any:
@@ -66,7 +71,7 @@ def _expected(catalog: Catalog, job: Job) -> tuple[dict[str, Any], dict[str, Any
     arch = default_arch(job.kind, num_classes=ds.num_classes, population_arch=pop_arch,
                         sample_shape=ds.sample_shape)
     train = {k: v for k, v in job.train_config().to_dict().items() if k not in _IGNORED}
-    return _plain(train), _plain(arch)
+    return _plain({**train, "augment": job.augment()}), _plain(arch)
 
 
 def slot_of(catalog: Catalog, job: Job) -> str:
@@ -85,6 +90,7 @@ def find_model(catalog: Catalog, job: Job) -> ModelRecord | None:
     source = ("population", job.population) if job.population else ("dataset", job.dataset)
     for model in catalog.list_models(kind=job.kind):
         stored = {k: v for k, v in model.config.get("train", {}).items() if k not in _IGNORED}
+        stored["augment"] = model.config.get("augment")
         if (model.seed == job.seed and model.config.get(source[0]) == source[1]
                 and stored == train
                 and _plain({k: v for k, v in model.arch.items() if k != "weight_norm"}) == arch):
@@ -133,6 +139,7 @@ def _run_job(job: Job) -> int:
                 model_id = train_model(
                     cat, job.kind, job.train_config(), population=job.population,
                     dataset=job.dataset, tags=[TAG], progress=False,
+                    augment=default_augment(job.kind),
                     on_epoch=lambda m: put(("epoch", job.slot, m.epoch, m.val_acc))).id
             except DuplicateError as exc:  # the kept epoch's weights are stored already
                 if exc.existing_id is None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from store import InvalidInputError
 from zoo.kinds import KINDS, WEIGHT_KINDS
+from zoo.models.siren import SIREN_VARIANTS
 
 __all__ = ["PROFILES", "Profile", "estimate_seconds", "parse_overrides", "roles"]
 
@@ -28,7 +29,8 @@ __all__ = ["PROFILES", "Profile", "estimate_seconds", "parse_overrides", "roles"
 EPOCH_SECONDS = {"gmn": 50.0, "mlp-weights": 1.5, "mlp": 3.0, "cnn": 12.0}
 _OTHER_EPOCH_SECONDS = 50.0
 #: Seconds outside training: set-up of a fresh clone, INR fit per 1,000 INRs per worker,
-#: recording per model, similarities + agreements + verdicts + report per model pair.
+#: recording per model, similarities + agreements + verdicts + report per model pair
+#: (the fit figure is for 60 Adam steps per INR; it scales with the profile's steps).
 SETUP_SECONDS, FIT_SECONDS_PER_1000, RECORD_SECONDS, PAIR_SECONDS = 90.0, 8.0, 6.0, 0.3
 
 
@@ -39,7 +41,8 @@ class Profile:
     Attributes:
         name: the study's name in the catalog (``studies.name``).
         dataset: bundled dataset (``mnist-5k``, ``digits``); ``n_inrs`` INRs are fitted
-            (``None``: one per image), ``views`` per image, initialised ``inr_init``.
+            (``None``: one per image), ``views`` per image, initialised ``inr_init``, of the
+            SIREN variant ``siren``, with ``fit_steps`` Adam steps at peak rate ``fit_lr``.
         kinds, seeds: every kind is trained with every seed (>= 3 seeds: a finding about
             seeds needs several seed pairs).
         epochs: ``(kind, epochs)`` pairs; kinds not listed train ``default_epochs``.
@@ -56,6 +59,9 @@ class Profile:
     n_inrs: int | None = None
     views: int = 1
     inr_init: str = "per-inr"
+    siren: str = "dwsnet"
+    fit_steps: int = 200
+    fit_lr: float = 3e-2
     kinds: tuple[str, ...] = ("gmn", "mlp", "cnn")
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: tuple[tuple[str, int], ...] = ()
@@ -84,6 +90,9 @@ class Profile:
             raise InvalidInputError("views, batch size and workers must be >= 1")
         if self.inr_init not in ("per-inr", "shared"):
             raise InvalidInputError(f"inr_init must be per-inr or shared, got {self.inr_init}")
+        if self.siren not in SIREN_VARIANTS or self.fit_steps < 1 or not self.fit_lr > 0:
+            raise InvalidInputError(f"siren must be one of {', '.join(SIREN_VARIANTS)}, "
+                                    "fit_steps >= 1 and fit_lr > 0")
 
     def epochs_for(self, kind: str) -> int:
         """Training epochs of ``kind``."""
@@ -168,7 +177,7 @@ def estimate_seconds(profile: Profile, workers: int,
     n_inrs = (profile.n_inrs or 5000) * profile.views if any(
         k in WEIGHT_KINDS for k in profile.kinds) else 0
     out = {"setup": SETUP_SECONDS if fresh_clone else 0.0,
-           "fit": FIT_SECONDS_PER_1000 * n_inrs / 1000 / workers * 2,
+           "fit": FIT_SECONDS_PER_1000 * profile.fit_steps / 60 * n_inrs / 1000 / workers * 2,
            "train": max(loads),
            "record": RECORD_SECONDS * n_models / workers,
            "compare": PAIR_SECONDS * n_models * (n_models - 1) / 2 + 10.0}

@@ -69,8 +69,9 @@ def measured_epoch_seconds(catalog: Catalog) -> dict[str, float]:
 def _population(catalog: Catalog, profile: Profile, rep: Reporter, workers: int) -> str | None:
     if not any(k in WEIGHT_KINDS for k in profile.kinds):
         return None
-    siren = SirenConfig()
-    fit = FitConfig(init=profile.inr_init, views=profile.views)  # type: ignore[arg-type]
+    siren = SirenConfig(variant=profile.siren)
+    fit = FitConfig(init=profile.inr_init, views=profile.views,  # type: ignore[arg-type]
+                    steps=profile.fit_steps, lr=profile.fit_lr)
     name = default_population_name(profile.dataset, siren, fit, None, profile.n_inrs)
     existing = catalog.find_population(name)
     if existing is None or existing.status != "complete":
