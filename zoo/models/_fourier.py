@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from zoo.native.siren import sincos_
+
 __all__ = ["GaussianFourierEmbedding", "ScalarSinEmbedding"]
 
 
@@ -43,8 +45,43 @@ class GaussianFourierEmbedding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Embed every row of ``x``."""
-        angles = 2 * math.pi * (x @ self.freqs.to(x.dtype).t())
+        angles = self._angles(x)
         return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+    def linear(self, x: Tensor, layer: nn.Linear) -> Tensor:
+        """``layer(self(x))`` without building the ``(N, 2K)`` embedding: both halves come
+        from one sin+cos pass (:func:`zoo.native.siren.sincos_`) and meet ``layer``'s
+        weight in two products. For the GMN's ~36,000 edges per 16 graphs this is several
+        times faster than the plain composition (which is kept as the reference).
+
+        Gradients reach ``layer`` only, not ``x`` (the GMN embeds data); an ``x`` that
+        requires a gradient takes the plain composition.
+
+        Shapes: ``(N, D) -> (N, layer.out_features)``.
+        """
+        k = self.freqs.shape[0]
+        if layer.in_features != 2 * k:
+            raise ValueError(f"layer takes {layer.in_features} features, not 2 x {k}")
+        if x.requires_grad:
+            out: Tensor = layer(self(x))
+            return out
+        with torch.no_grad():
+            cos = self._angles(x).contiguous()
+            sin = torch.empty_like(cos)
+            sincos_(cos, sin)
+        out = torch.nn.functional.linear(cos, layer.weight[:, :k], layer.bias)
+        return torch.addmm(out, sin, layer.weight[:, k:].t())
+
+    def _angles(self, x: Tensor) -> Tensor:
+        """``2 pi x B^T`` ``(N, K)``; a few broadcast products for narrow ``x`` (a matrix
+        product with an inner size of 1-3 is slow on CPU BLAS)."""
+        freqs = self.freqs.to(x.dtype) * (2 * math.pi)
+        if x.shape[-1] > 4:
+            return x @ freqs.t()
+        angles = x[..., :1] * freqs[:, 0]
+        for d in range(1, x.shape[-1]):
+            angles = torch.addcmul(angles, x[..., d : d + 1], freqs[:, d])
+        return angles
 
     def extra_repr(self) -> str:
         """Sizes of the embedding."""

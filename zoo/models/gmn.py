@@ -317,7 +317,7 @@ class GraphMetanetwork(nn.Module):
             batch, num_graphs = x.new_zeros(x.shape[0], dtype=torch.long), 1
         else:
             num_graphs = int(data.num_graphs) if isinstance(data, Batch) else int(batch.max()) + 1
-        h = self.node_encoder(self._embed(x, self.node_fourier)) + self.pos_embedding(data.pos_id)
+        h = self._encode(x, self.node_fourier, self.node_encoder) + self.pos_embedding(data.pos_id)
         if self.layer_embedding is not None:
             h = h + self.layer_embedding(data.layer)
         edge_attr, edge_index = self._edge_inputs(edge_attr, edge_index)
@@ -345,6 +345,12 @@ class GraphMetanetwork(nn.Module):
         """Scalar features ``(n, D)`` through the configured embedding."""
         return fourier(values) if fourier is not None else self.scalar_emb(values)
 
+    def _encode(self, values: Tensor, fourier: GaussianFourierEmbedding | None,
+                layer: nn.Linear) -> Tensor:
+        """``layer(_embed(values))``, fused for Fourier features."""
+        return fourier.linear(values, layer) if fourier is not None else layer(
+            self.scalar_emb(values))
+
     def _edge_inputs(self, edge_attr: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
         """Embedded edge features and the edges they belong to (reversed ones appended)."""
         c = self.config
@@ -352,6 +358,10 @@ class GraphMetanetwork(nn.Module):
             zeros = torch.zeros_like(edge_attr)
             edge_attr = torch.cat([torch.cat([edge_attr, zeros, edge_attr], dim=1),
                                    torch.cat([zeros, edge_attr, edge_attr], dim=1)])
+        if self.edge_encoder is not None and c.reverse_features == "transpose":
+            if c.bidirectional:
+                edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+            return self._encode(edge_attr, self.edge_fourier, self.edge_encoder), edge_index
         embedded = self._embed(edge_attr, self.edge_fourier)
         if c.bidirectional and c.reverse_features == "onehot":
             num_edges = embedded.shape[0]
