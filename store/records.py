@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: Kinds of model the catalog knows; ``other`` admits anything users bring.
-MODEL_KINDS = ("inr", "gmn", "mlp", "mlp-weights", "cnn", "other")
+MODEL_KINDS = ("inr", "gmn", "ngt", "mlp", "mlp-weights", "cnn", "other")
 
 
 def _check_name(value: str, what: str) -> None:

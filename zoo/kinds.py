@@ -5,6 +5,8 @@ kind            input                       model
 ==============  ==========================  ======================================
 ``gmn``         INR weights as neural       :class:`~zoo.models.gmn.GraphMetanetwork`
                 graphs (a population)
+``ngt``         INR weights as neural       :class:`~zoo.models.ngt.RelationalTransformer`
+                graphs (a population)       (NG-T)
 ``mlp-weights`` flattened INR weights       :class:`~zoo.models.mlp.MLPClassifier`
 ``mlp``         image pixels (a dataset)    :class:`~zoo.models.mlp.MLPClassifier`
 ``cnn``         images ``[1, H, W]``        :class:`~zoo.models.cnn.SmallCNN`
@@ -33,11 +35,13 @@ from zoo.inr.batched import siren_neuron_values
 from zoo.models.cnn import SmallCNN
 from zoo.models.gmn import GMNConfig, GraphMetanetwork
 from zoo.models.mlp import MLPClassifier
+from zoo.models.ngt import NGTConfig, RelationalTransformer
 from zoo.models.siren import SirenConfig
 from zoo.train import TrainConfig
 
 __all__ = [
     "DEFAULT_PROBE_FEATURES",
+    "GRAPH_KINDS",
     "KINDS",
     "Inputs",
     "build_model",
@@ -58,14 +62,16 @@ __all__ = [
 
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 
-KINDS = ("gmn", "mlp-weights", "mlp", "cnn")
+KINDS = ("gmn", "ngt", "mlp-weights", "mlp", "cnn")
 #: Probe points of a GMN by default: none. They make GMNs learn far sooner (mnist-5k,
 #: per-INR inits: 16 points 38-40 % test in 8 epochs, 64 points 57 % in 6, against 19 % or
 #: chance without), but the values of the output neuron and of the last hidden layer at K
 #: points are the image at K points: such a GMN partly reads pixels, which blurs exactly
 #: what a study of weight-space representations compares. Opt in with ``--probe-features``.
 DEFAULT_PROBE_FEATURES = 0
-WEIGHT_KINDS = ("gmn", "mlp-weights")
+WEIGHT_KINDS = ("gmn", "ngt", "mlp-weights")
+#: Kinds that read INRs as neural graphs (the graph metanetworks).
+GRAPH_KINDS = ("gmn", "ngt")
 #: The GMN a new model gets: NG-GNN as its reference implementation configures it for INR
 #: classification (mkofinas/neural-graphs, ``model/pna.yaml`` with ``rev_edge_features`` and
 #: dropout 0.2 as its MNIST script runs it), with one measured change: residual connections
@@ -79,6 +85,10 @@ NG_GNN: dict[str, Any] = {
     "edge_hidden": 32, "edge_updates": True, "reverse_features": "transpose",
     "readout": "output", "readout_layers": 2, "dropout": 0.2, "bidirectional": True,
 }
+#: The NG-T a new ``ngt`` model gets: the reference's ``model/rtransformer.yaml`` (d_node 64,
+#: d_edge 32, 4 layers, 8 heads, Fourier features with sigma 1) with its MNIST script's
+#: dropout 0.2; see :class:`~zoo.models.ngt.NGTConfig` for the rest.
+NG_T: dict[str, Any] = {"dropout": 0.2}
 #: Training settings of the weight kinds by default (:class:`~zoo.train.TrainConfig` fields):
 #: NG-GNN's ``base.yaml`` (AdamW with AMSGrad, weight decay 5e-4, gradient clipping 10, a
 #: linear warm-up) scaled to a zoo of thousands rather than 45,000 training INRs: warm-up
@@ -136,18 +146,18 @@ def default_arch(kind: str, *, num_classes: int, population_arch: dict[str, Any]
     if dropout is not None and not 0.0 <= dropout < 1.0:
         raise InvalidInputError(f"dropout must be in [0, 1), got {dropout}")
     if probe_features is None:
-        probe_features = DEFAULT_PROBE_FEATURES if kind == "gmn" else 0
-    if probe_features and kind != "gmn":
+        probe_features = DEFAULT_PROBE_FEATURES if kind in GRAPH_KINDS else 0
+    if probe_features and kind not in GRAPH_KINDS:
         raise InvalidInputError(f"probe features are node features of a GMN, not of {kind!r}")
     if probe_features < 0:
         raise InvalidInputError(f"probe features must be >= 0, got {probe_features}")
     arch = _default_arch(kind, num_classes, population_arch, sample_shape, hidden, layers)
     if probe_features:
         arch["probe_features"] = probe_features
-        arch["gmn"]["node_dim"] = 1 + probe_features
+        arch[kind]["node_dim"] = 1 + probe_features
     if dropout:
-        if kind == "gmn":
-            arch["gmn"]["dropout"] = dropout
+        if kind in GRAPH_KINDS:
+            arch[kind]["dropout"] = dropout
         else:
             arch["dropout"] = dropout
     return arch
@@ -166,6 +176,16 @@ def _default_arch(kind: str, num_classes: int, population_arch: dict[str, Any] |
             overrides["num_layers"] = layers
         config = GMNConfig.from_spec(spec, num_classes, **{**NG_GNN, **overrides})
         return {"spec": list(spec.layer_sizes), "gmn": config.to_dict()}
+    if kind == "ngt":
+        assert population_arch is not None
+        spec = _siren_spec(population_arch)
+        ngt_over: dict[str, Any] = dict(NG_T)
+        if hidden:
+            ngt_over["d_node"] = hidden
+        if layers:
+            ngt_over["n_layers"] = layers
+        return {"spec": list(spec.layer_sizes),
+                "ngt": NGTConfig.from_spec(spec, num_classes, **ngt_over).to_dict()}
     if kind == "mlp-weights":
         assert population_arch is not None
         width = hidden or 256
@@ -188,7 +208,7 @@ def default_micro_batch(kind: str, batch_size: int) -> int | None:
     every elementwise pass; pieces of 16 stay in cache and trained 1.5x faster here with
     the same updates (gradients accumulated). The other kinds are too small to gain.
     """
-    if kind == "gmn" and batch_size > 16 and batch_size % 16 == 0:
+    if kind in GRAPH_KINDS and batch_size > 16 and batch_size % 16 == 0:
         return 16
     return None
 
@@ -197,6 +217,8 @@ def build_model(kind: str, arch: dict[str, Any]) -> nn.Module:
     """A freshly initialised model of ``kind`` from its architecture dict."""
     if kind == "gmn":
         return GraphMetanetwork(GMNConfig.from_dict(arch["gmn"]))
+    if kind == "ngt":
+        return RelationalTransformer(NGTConfig.from_dict(arch["ngt"]))
     if kind in ("mlp-weights", "mlp"):
         return MLPClassifier(arch["in_features"], tuple(arch["hidden"]), arch["num_classes"],
                              arch.get("dropout", 0.0))
@@ -312,7 +334,7 @@ def weight_inputs(kind: str, population_arch: dict[str, Any], raw: Inputs,
     unnormalised (warped) weights.
     """
     params, y = raw.dataset.tensors
-    spec = _siren_spec(population_arch) if kind == "gmn" else None
+    spec = _siren_spec(population_arch) if kind in GRAPH_KINDS else None
     siren = SirenConfig(**population_arch)
     points = probe_points(probe_features) if probe_features and spec is not None else None
 

@@ -48,6 +48,7 @@ def cat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
 
 
 @pytest.mark.parametrize(("kind", "source"), [("gmn", {"population": "inrs"}),
+                                              ("ngt", {"population": "inrs"}),
                                               ("mlp-weights", {"population": "inrs"}),
                                               ("mlp", {"dataset": "digits"}),
                                               ("cnn", {"dataset": "digits"})])
@@ -57,8 +58,8 @@ def test_train_register_record(cat: Catalog, kind: str, source: dict[str, str]) 
     assert record.config["train"]["init_seed"] == 0 and record.sha256
     # GMN batches are computed in cache-sized pieces by default; the config says so.
     assert record.config["train"]["micro_batch"] == default_micro_batch(kind, FAST.batch_size)
-    assert record.arch.get("probe_features", 0) == (DEFAULT_PROBE_FEATURES if kind == "gmn"
-                                                    else 0) == 0  # weights only by default
+    assert record.arch.get("probe_features", 0) == (DEFAULT_PROBE_FEATURES if kind in (
+        "gmn", "ngt") else 0) == 0  # weights only by default
     assert record.config.get("population", record.config.get("dataset")) in ("inrs", "digits")
     names = [m.name for m in cat.get_metrics(record.id)]
     assert names.count("val_acc") == 2 and "test_acc" in names
@@ -223,3 +224,15 @@ def test_gmn_with_probe_features_trains_records_and_stays_invariant(cat: Catalog
     with pytest.raises(InvalidInputError, match="node features of a GMN"):
         train_model(cat, "mlp-weights", FAST, probe_features=4, progress=False,
                     population="inrs")
+
+
+def test_ngt_is_recorded_like_the_gmn(cat: Catalog) -> None:
+    """NG-T's representation layers (pooled node embeddings after each layer, readout,
+    logits) are recorded per probe sample, as the GMN's."""
+    record = train_model(cat, "ngt", TrainConfig(epochs=1, batch_size=32, init_seed=3),
+                         progress=False, population="inrs")
+    stored = record_model(cat, record.id, "probe", progress=False)
+    shapes = {r.layer: r.shape for r in stored}
+    assert [shapes[f"pooled.{t}"] for t in range(4)] == [(40, 64)] * 4
+    assert shapes["readout.0"] == (40, 128) and shapes["logits"] == (40, 10)
+    assert shapes["predictions"] == (40,)

@@ -23,7 +23,7 @@ from zoo.settings import Locations
 
 __all__ = ["register_commands"]
 
-KIND_CHOICE = click.Choice(["gmn", "mlp", "mlp-weights", "cnn", "other"])
+KIND_CHOICE = click.Choice(["gmn", "ngt", "mlp", "mlp-weights", "cnn", "other"])
 
 
 @click.command()

@@ -20,8 +20,8 @@ __all__ = ["register_commands"]
 
 
 @click.command(name="train")
-@click.argument("kind", type=click.Choice(["gmn", "mlp-weights", "mlp", "cnn"]))
-@click.option("--population", help="INR population to train on (gmn, mlp-weights).")
+@click.argument("kind", type=click.Choice(["gmn", "ngt", "mlp-weights", "mlp", "cnn"]))
+@click.option("--population", help="INR population to train on (gmn, ngt, mlp-weights).")
 @click.option("--dataset", help="Dataset whose images to train on (mlp, cnn).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Initialisation seed (also the data-order seed unless --data-seed).")
@@ -30,12 +30,12 @@ __all__ = ["register_commands"]
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
 @click.option("--weight-decay", type=float,
-              help="AdamW weight decay (default: 5e-4 for gmn/mlp-weights, else 0).")
+              help="AdamW weight decay (default: 5e-4 for weight kinds, else 0).")
 @click.option("--amsgrad/--no-amsgrad", default=None,
-              help="AMSGrad variant (default: on for gmn/mlp-weights).")
+              help="AMSGrad variant (default: on for weight kinds).")
 @click.option("--warmup-steps", type=int,
               help="Linear learning-rate warm-up over this many updates (default: 100 for "
-                   "gmn/mlp-weights, else none).")
+                   "weight kinds, else none).")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better val acc.")
 @click.option("--hidden", type=int, help="Hidden width (kind-specific default).")
 @click.option("--layers", type=int, help="Message-passing / hidden / conv layers.")
@@ -43,14 +43,15 @@ __all__ = ["register_commands"]
               help="Dropout probability (GMN: after each layer; MLP/CNN: hidden layers).")
 @click.option("--grad-clip", type=float,
               help="Clip the global gradient norm to this value (default: 10 for "
-                   "gmn/mlp-weights, else none).")
+                   "weight kinds, else none).")
 @click.option("--probe-features", type=int,
               help="gmn: give every neuron its values at this many fixed input points as "
                    "node features (probe features; default 0: weights only). They include "
                    "the image at those points.")
 @click.option("--micro-batch", type=int,
               help="Samples per forward/backward inside a batch, gradients accumulated (same "
-                   "updates, better cache use; default: 16 for gmn, whole batches otherwise).")
+                   "updates, better cache use; default: 16 for gmn and ngt, whole batches "
+                   "otherwise).")
 @click.option("--augment/--no-augment", default=None,
               help="gmn, mlp-weights: warp the training INRs randomly in weight space every "
                    "epoch (default: on, NG-GNN's ranges: rotation <= 45 deg, zoom 0.8-1.2, "
