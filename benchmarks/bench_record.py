@@ -53,9 +53,10 @@ from torch import nn
 
 from store import Catalog, PopulationRecord
 from zoo.datasets import add_bundled_dataset
+from zoo.inputs import model_inputs, weight_stats
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
-from zoo.kinds import build_model, default_arch, load_model, model_inputs, weight_stats
+from zoo.kinds import build_model, default_arch, load_model
 from zoo.models.siren import SirenConfig
 from zoo.registry import state_dict_to_safetensors
 from zoo.train import InMemorySink, make_loader, record_activations

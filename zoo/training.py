@@ -23,20 +23,22 @@ from store import (
     MetricRecord,
     ModelRecord,
 )
-from zoo.inr.augment import WeightAugment
-from zoo.kinds import (
-    KINDS,
-    WEIGHT_KINDS,
+from zoo.inputs import (
     Inputs,
-    build_model,
-    default_arch,
-    default_micro_batch,
     load_inputs,
-    load_model,
     model_inputs,
     population_views,
     weight_inputs,
     weight_stats,
+)
+from zoo.inr.augment import WeightAugment
+from zoo.kinds import (
+    KINDS,
+    WEIGHT_KINDS,
+    build_model,
+    default_arch,
+    default_micro_batch,
+    load_model,
 )
 from zoo.registry import state_dict_to_safetensors
 from zoo.train import EpochMetrics, TrainConfig, evaluate, record_activations, train_classifier
@@ -85,7 +87,7 @@ def train_model(
     (:mod:`zoo.inr.augment`); validation and test INRs are never warped.
     ``probe_features`` (GMN only; default :data:`~zoo.kinds.DEFAULT_PROBE_FEATURES`, none)
     gives every node its neuron's values at that many probe points
-    (:func:`~zoo.kinds.weight_inputs`); it is stored in the arch. Without
+    (:func:`~zoo.inputs.weight_inputs`); it is stored in the arch. Without
     ``config.micro_batch`` the kind's :func:`~zoo.kinds.default_micro_batch` is used (and
     stored with the config).
     """
@@ -155,7 +157,7 @@ def train_model(
 
 def _view_mean_accuracy(model: Any, inputs: Inputs, views: int, batch_size: int) -> float:
     """Accuracy of the logits averaged over the ``views`` INRs of each image (``inputs``
-    view-major, as :func:`~zoo.kinds.load_inputs` gives them with ``view=None``)."""
+    view-major, as :func:`~zoo.inputs.load_inputs` gives them with ``view=None``)."""
     ev = evaluate(model, inputs.dataset, batch_size, inputs.collate)
     assert ev.logits is not None
     mean = ev.logits.reshape(views, -1, ev.logits.shape[1]).mean(axis=0)

@@ -15,8 +15,8 @@ from torch import nn
 
 from store import Catalog, DuplicateError, InvalidInputError
 from zoo.cli import cli
+from zoo.inputs import load_inputs
 from zoo.inr.importer import import_inr_zoo
-from zoo.kinds import load_inputs
 
 FOREIGN = "/home/someone/DWSNets/experiments/mnist/dataset"  # the authors' machine
 SPLIT_SIZES = {"train": 6, "val": 3, "test": 3}

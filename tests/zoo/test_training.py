@@ -13,18 +13,11 @@ from torch.utils.data import TensorDataset
 from store import Catalog, DuplicateError, InvalidInputError
 from zoo.datasets import add_bundled_dataset
 from zoo.graphs import flat_from_mlp_params, mlp_params_from_flat, permute_hidden
+from zoo.inputs import Inputs, load_inputs, model_inputs, weight_inputs
 from zoo.inr.augment import WeightAugment
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
-from zoo.kinds import (
-    DEFAULT_PROBE_FEATURES,
-    Inputs,
-    default_micro_batch,
-    load_inputs,
-    load_model,
-    model_inputs,
-    weight_inputs,
-)
+from zoo.kinds import DEFAULT_PROBE_FEATURES, default_micro_batch, load_model
 from zoo.models.siren import SirenConfig
 from zoo.train import TrainConfig
 from zoo.training import evaluate_model, record_model, train_model

@@ -11,11 +11,11 @@ from torch import nn
 
 from store import Catalog, InvalidInputError
 from zoo.datasets import add_bundled_dataset
+from zoo.inputs import load_inputs
 from zoo.inr.augment import NG_GNN_AUGMENT, WeightAugment, augment_siren_params
 from zoo.inr.batched import batched_siren_forward
 from zoo.inr.fit import FitConfig, fit_inrs
 from zoo.inr.population import fit_population
-from zoo.kinds import load_inputs
 from zoo.models.siren import Siren, SirenConfig, init_flat_params, make_coordinates
 from zoo.train import TrainConfig
 
