@@ -26,6 +26,8 @@ which is what findings 1 and 2 are about. A verdict is ``reproduced`` when the
 interval lies above zero, ``not reproduced`` when below, and ``inconclusive`` when it
 crosses zero, a group has no pairs, or a kind's probe accuracy is below chance plus
 ``chance_margin`` (then the comparison means nothing; the accuracies are stated).
+Finding 3 is also inconclusive when the metanetworks and the baselines are not at
+similar accuracy (their mean probe accuracies differ by more than ``accuracy_gap``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class StudyRoles:
         baselines: kinds of baselines on the images, e.g. ``("mlp", "cnn")``.
         chance_margin: a kind whose mean probe accuracy is below ``1/C + chance_margin``
             makes every finding inconclusive.
+        accuracy_gap: finding 3 is about models *at similar accuracy*: when the
+            metanetworks' mean probe accuracy and the baselines' differ by more than
+            this, different predictions may only mean different accuracy, and the
+            finding is inconclusive (default: 0.1, ten points).
         n_boot: bootstrap replicates; ``confidence``: the interval's coverage.
         seed: seeds the bootstrap.
     """
@@ -61,6 +67,7 @@ class StudyRoles:
     metanets: tuple[str, ...]
     baselines: tuple[str, ...]
     chance_margin: float = 0.1
+    accuracy_gap: float = 0.1
     n_boot: int = 500
     confidence: float = 0.95
     seed: int = 0
@@ -228,11 +235,26 @@ def judge_study(catalog: Catalog, study: str, roles: StudyRoles) -> list[Finding
                     f" [{100 * o_lo:.1f}, {100 * o_hi:.1f}]")
             if not o_lo > 0:
                 verdict, why = "inconclusive", why + " (interval reaches zero)"
+        gap = _accuracy_gap(acc, roles)
+        if number == 3 and verdict != "inconclusive" and gap > roles.accuracy_gap:
+            verdict, why = "inconclusive", (
+                f"not at similar accuracy: metanetworks and baselines differ by "
+                f"{100 * gap:.1f} points, more than the {100 * roles.accuracy_gap:.0f} allowed, "
+                f"so different predictions may only be different accuracy; {why}")
         out.append(FindingRecord(record.id, number, FINDINGS[number], label_a, point[key_a],
                                  label_b, point[key_b], diff, lo, hi, roles.n_boot, verdict,
                                  why))
     catalog.put_findings(study, out)
     return out
+
+
+def _accuracy_gap(acc: dict[str, float], roles: StudyRoles) -> float:
+    """|mean probe accuracy of the metanetwork kinds - that of the baseline kinds|."""
+    meta = [acc[k] for k in roles.metanets if k in acc]
+    base = [acc[k] for k in roles.baselines if k in acc]
+    if not meta or not base:
+        return float("nan")
+    return abs(float(np.mean(meta)) - float(np.mean(base)))
 
 
 def _interval(samples: np.ndarray, alpha: float) -> tuple[float, float]:

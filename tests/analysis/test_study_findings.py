@@ -84,6 +84,23 @@ def test_verdicts(tmp_path: Path) -> None:
     cat.close()
 
 
+def test_predictions_finding_needs_similar_accuracy(tmp_path: Path) -> None:
+    """Finding 3 compares predictions *at similar accuracy*: a wider accuracy gap than
+    allowed makes it inconclusive, saying so; the other findings do not depend on it."""
+    cat, ids = _catalog(tmp_path, 2.0)
+    store_pair_stats(cat, ids, "p")
+    lenient = judge_study(cat, "s", StudyRoles(("gmn",), ("mlp", "cnn"), n_boot=30,
+                                               accuracy_gap=1.0))
+    strict = judge_study(cat, "s", StudyRoles(("gmn",), ("mlp", "cnn"), n_boot=30,
+                                              accuracy_gap=0.0))
+    assert strict[2].verdict == "inconclusive"
+    if lenient[2].verdict != "inconclusive":
+        assert "not at similar accuracy" in strict[2].reason
+    assert [f.verdict for i, f in enumerate(strict) if i != 2] == [
+        f.verdict for i, f in enumerate(lenient) if i != 2]
+    cat.close()
+
+
 def test_metanetwork_at_chance_is_inconclusive(tmp_path: Path) -> None:
     cat, ids = _catalog(tmp_path, 0.0)
     store_pair_stats(cat, ids, "p")

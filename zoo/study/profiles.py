@@ -49,6 +49,8 @@ class Profile:
         batch_size: training batch size of every kind.
         probe: probe set ``<split>-<n>`` (the first n samples of the split that have INRs).
         layers: layers recorded and compared (``all`` or comma-separated names).
+        accuracy_gap: finding 3 (predictions at similar accuracy) is inconclusive when the
+            metanetworks' and the baselines' probe accuracies differ by more.
         n_boot, chance_margin: bootstrap replicates; a kind below chance + margin makes
             the findings inconclusive.
         workers: training processes (``None``: one per core).
@@ -71,6 +73,7 @@ class Profile:
     layers: str = "all"
     n_boot: int = 500
     chance_margin: float = 0.1
+    accuracy_gap: float = 0.1
     workers: int | None = None
 
     def __post_init__(self) -> None:

@@ -187,7 +187,8 @@ def reproduce(catalog: Catalog, profile: Profile, out_dir: Path, rep: Reporter,
     rep.update("pairs", 1)
     metanets, baselines = roles(profile.kinds)
     findings = judge_study(catalog, profile.name, StudyRoles(
-        metanets, baselines, chance_margin=profile.chance_margin, n_boot=profile.n_boot))
+        metanets, baselines, chance_margin=profile.chance_margin, n_boot=profile.n_boot,
+        accuracy_gap=profile.accuracy_gap))
     rep.update("pairs", 2)
     seconds["compare"] = clock() - t2
     t3 = clock()
