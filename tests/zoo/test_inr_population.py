@@ -93,7 +93,7 @@ def test_cli_fit_show_render(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["inr", "fit", "digits", "--workers", "0", "--name", "w0"], env=env)
     assert bad.exit_code == 2 and "--workers must be >= 1" in bad.output
     out = zoo("inr", "fit", "digits", "--limit", "6", "--steps", "5", "--init", "shared")
-    name = "digits/siren-w32-d3/all-6/s0-shared-t5-lr0.01"  # non-default steps are named
+    name = "digits/siren-w32-d3/all-6/s0-t5-lr0.01-shared"  # non-default steps are named
     assert f"'{name}'" in out
     shared = json.loads(zoo("inr", "show", name, "--json"))
     assert shared["fit_config"]["init"] == "shared"

@@ -33,7 +33,7 @@ def test_multi_view_population_rows_views_and_inputs(cat: Catalog) -> None:
                          limit=12)
     three = fit_population(cat, "mnist-5k", SirenConfig(),
                            FitConfig(steps=5, batch_size=8, views=3), limit=12)
-    assert three.name.endswith("s0-v3") and three.n_inrs == 36
+    assert three.name.endswith("s0-t5-lr0.01-v3") and three.n_inrs == 36
     rows = cat.arrays.read(three.array_key)
     # view 0 is exactly the one-view fit; other views start elsewhere and differ
     assert np.array_equal(rows[:12], cat.arrays.read(one.array_key))

@@ -26,17 +26,19 @@ __all__ = ["default_population_name", "fit_population", "population_images", "se
 
 def default_population_name(dataset: str, siren: SirenConfig, fit: FitConfig,
                             split: str | None, limit: int | None) -> str:
-    """A descriptive name, e.g. ``mnist-5k/siren-w32-d3/s0`` (``.../s0-shared`` for a
-    shared initialisation)."""
+    """A descriptive name, e.g. ``mnist-5k/siren-w32-d3/s0``: then ``-tSTEPS-lrLR`` for
+    non-default fitting, ``-shared`` for a shared initialisation, ``-vK`` for K views
+    (``mnist-5k/siren-w32-d3-dwsnet/s0-t200-lr0.03-v10``)."""
     variant = "" if siren.variant == "sitzmann" else f"-{siren.variant}"
     parts = [dataset, f"siren-w{siren.hidden_width}-d{siren.depth}{variant}"]
     if split or limit:
         parts.append(f"{split or 'all'}{'-' + str(limit) if limit else ''}")
-    views = f"-v{fit.views}" if fit.views > 1 else ""
-    if (fit.steps, fit.lr) != (FitConfig.steps, FitConfig.lr):  # e.g. .../s0-t200-lr0.03
-        views = f"-t{fit.steps}-lr{fit.lr:g}{views}"
-    return "/".join([*parts, f"s{fit.seed}" + ("-shared" if fit.init == "shared" else "")
-                     + views])
+    last = f"s{fit.seed}"
+    if (fit.steps, fit.lr) != (FitConfig.steps, FitConfig.lr):
+        last += f"-t{fit.steps}-lr{fit.lr:g}"
+    last += ("-shared" if fit.init == "shared" else "") + (
+        f"-v{fit.views}" if fit.views > 1 else "")
+    return "/".join([*parts, last])
 
 
 def select_samples(catalog: Catalog, dataset: str, split: str | None, limit: int | None
