@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from tests.zoo.test_gmn import SIREN, permuted_population, siren_population
+from tests.zoo.test_gmn import SIREN, output_bias_losses, permuted_population, siren_population
 from zoo.graphs import batch_population, flat_from_mlp_params, mlp_params_from_flat, mlp_to_graph
 from zoo.models.ngt import NGTConfig, RelationalAttention, RelationalTransformer, RTEdgeUpdate
 
@@ -149,18 +149,7 @@ def test_training_signal_separates_output_biases() -> None:
     """20 Adam steps separate SIRENs by the sign of their output bias (a narrow model)."""
     model = make_ngt(d_node=16, d_edge=8, d_attn_hid=16, n_heads=2, d_node_hid=32,
                      d_edge_hid=16, d_out_hid=32, n_layers=2, rff_freqs=32).train()
-    flat = siren_population(32, seed=7)
-    labels = torch.arange(32) % 2
-    flat[:, -1] = (labels.float() * 2 - 1) * 0.5
-    batch = batch_population(flat, SIREN, y=labels)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(20):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(batch), batch.y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = output_bias_losses(model, lr=3e-3, steps=20)
     assert losses[-1] < 0.5 * losses[0]
 
 
