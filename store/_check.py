@@ -129,7 +129,11 @@ class CheckMixin(CatalogBase):
             with self._session(write=True) as s:
                 self._lock_files(s)
                 referenced = {_root(key) for key, _, _ in self._referenced(s)}
-                gone = [k for k in orphans if k not in referenced]
+                # decided again under the lock: a registration cannot be half done now, so
+                # an unreferenced key is either still being written (its writer is alive)
+                # or a true orphan; the decision made before the lock may be stale
+                gone = [k for k in orphans
+                        if k not in referenced and not self.arrays.being_written(k)]
                 for key in gone:
                     self.arrays.delete(key)
                 return gone
