@@ -43,7 +43,7 @@ class PyGNGGNN(nn.Module):
         """Logits ``(num_graphs, num_classes)``."""
         m, c = self.inner, self.inner.config
         num_graphs = int(data.num_graphs)
-        h = m.node_encoder(m._embed(data.x, m.node_fourier)) + m.pos_embedding(data.pos_id)
+        h = m._encode(data.x, m.node_fourier, m.node_encoder) + m.pos_embedding(data.pos_id)
         if m.layer_embedding is not None:
             h = h + m.layer_embedding(data.layer)
         edge_attr, edge_index = m._edge_inputs(data.edge_attr, data.edge_index)
@@ -53,10 +53,4 @@ class PyGNGGNN(nn.Module):
             if t < len(self.edge_updates):
                 update_edges: EdgeUpdate = self.edge_updates[t]
                 edge_attr = update_edges(h, edge_attr, edge_index[0], edge_index[1])
-        first_output = c.num_pos_ids - 1 - c.num_outputs
-        is_output = (data.pos_id >= first_output) & (data.pos_id < c.num_pos_ids - 1)
-        g = h[is_output].reshape(num_graphs, c.num_outputs * c.hidden)
-        for block in m.readout:
-            g = m.dropout(block(g))
-        out: Tensor = m.head(g)
-        return out
+        return m._read_out(h, data, data.batch, num_graphs)

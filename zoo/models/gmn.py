@@ -330,6 +330,11 @@ class GraphMetanetwork(nn.Module):
             pool(h, batch, num_graphs)
             if t < len(self.edge_updates):
                 edge_attr = self.edge_updates[t](h, edge_attr, buckets.src, buckets.dst)
+        return self._read_out(h, data, batch, num_graphs)
+
+    def _read_out(self, h: Tensor, data: Data, batch: Tensor, num_graphs: int) -> Tensor:
+        """Logits ``(G, C)`` from the final node features ``h`` ``(|V|, F)``."""
+        c = self.config
         if self.readout_pool is not None:
             g = self.readout_pool(h, batch, num_graphs)
         else:  # the output neurons of each graph, in node (= neuron) order
