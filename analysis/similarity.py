@@ -32,6 +32,7 @@ from analysis.measures import (
     hsic_biased,
     hsic_unbiased,
     linear_cka_cross,
+    linear_cka_matrix,
     minibatch_cka_matrix,
     rbf_gram,
 )
@@ -246,6 +247,12 @@ def _compute(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],
         return np.array([[m[idx[a], idx[b]] for b in reps_b] for a in reps_a])
     load = {r: _read(catalog, records[r]) for r in set(reps_a) | set(reps_b)}
     if q.measure == "linear":
+        if set(reps_a) == set(reps_b):  # a square block: each Gram/cross block once, mirrored
+            union = list(dict.fromkeys(reps_a))
+            pos = {r: i for i, r in enumerate(union)}
+            full = linear_cka_matrix([load[r] for r in union],
+                                     estimator=q.estimator)  # type: ignore[arg-type]
+            return full[np.ix_([pos[a] for a in reps_a], [pos[b] for b in reps_b])]
         return linear_cka_cross([load[r] for r in reps_a], [load[r] for r in reps_b],
                                 estimator=q.estimator)  # type: ignore[arg-type]
     hsic = hsic_unbiased if q.estimator == "unbiased" else hsic_biased
