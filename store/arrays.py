@@ -43,6 +43,19 @@ LEASE_SECONDS = 3600.0
 #: An unregistered object whose writer cannot be read is left alone this long after its last change.
 GRACE_SECONDS = 60.0
 _WRITE_CONFIG: ArrayConfigParams = {"write_empty_chunks": True}
+#: fsspec options per protocol. Object stores are shared by many processes (Dask workers,
+#: `zoo check`): a cached listing would miss what another process wrote, so none is kept.
+#: Credentials and endpoints come from the standard variables (AWS_ACCESS_KEY_ID,
+#: AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL), never from the catalog.
+STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "s3": {"use_listings_cache": False},
+    "s3a": {"use_listings_cache": False},
+}
+
+
+def _storage_options(url: str) -> dict[str, Any]:
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    return dict(STORAGE_OPTIONS.get(protocol, {}))
 
 
 def _writer_attr() -> dict[str, Any]:
@@ -145,7 +158,7 @@ class ArrayStore:
 
     def __init__(self, root: str) -> None:
         self.root = root.rstrip("/")
-        self.fs, self._root_path = fsspec.core.url_to_fs(self.root)
+        self.fs, self._root_path = fsspec.core.url_to_fs(self.root, **_storage_options(root))
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple)
                                 else (self.fs.protocol,))
         if self.local:
@@ -169,7 +182,8 @@ class ArrayStore:
         path = self._path(key)  # validates the key
         if self.local:
             return LocalStore(path)
-        return FsspecStore.from_url(f"{self.root}/{key}")
+        return FsspecStore.from_url(f"{self.root}/{key}",
+                                    storage_options=_storage_options(self.root) or None)
 
     # -- arrays ---------------------------------------------------------------
     def create(
@@ -185,9 +199,14 @@ class ArrayStore:
             raise InvalidInputError(f"array shape must have a sample axis, got {shape}")
         rows = chunk_rows or default_chunk_rows(shape, dtype)
         chunks = (max(1, min(rows, max(shape[0], 1))), *shape[1:])
+        self.delete(key)  # replacing an array of the caller's own; a fresh key has none
+        # not Zarr's overwrite=True: that makes the directory, removes it and makes it
+        # again, so a `zoo check --fix` listing it in between saw no writer, decided
+        # "orphan" and deleted the array being written (issue #16). Here a key's
+        # directory exists without a gap from its creation until it is deleted.
         array = zarr.create_array(
             store=self._zarr_store(key), shape=shape, chunks=chunks, dtype=np.dtype(dtype),
-            attributes={**(attrs or {}), "zoo_writer": _writer_attr()}, overwrite=True,
+            attributes={**(attrs or {}), "zoo_writer": _writer_attr()}, overwrite=False,
             config=_WRITE_CONFIG,
         )
         return ArrayWriter(array, key)
@@ -274,6 +293,18 @@ class ArrayStore:
         """Remove whatever is stored under ``key`` (no error when absent)."""
         if self.fs.exists(self._path(key)):
             self.fs.rm(self._path(key), recursive=True)
+
+    def delete_orphan(self, key: str) -> bool:
+        """Delete the unregistered object ``key`` unless a live writer may still be writing
+        it (``being_written``); return whether something was deleted.
+
+        Call it only where no registration can interleave (under the catalog's files
+        lock): an absent key is not deleted, so nothing written after the decision is.
+        """
+        if not self.exists(key) or self.being_written(key):
+            return False
+        self.delete(key)
+        return True
 
     def being_written(self, key: str) -> bool:
         """Whether a live process may still be writing the (unregistered) object ``key``.

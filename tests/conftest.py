@@ -106,3 +106,97 @@ def zoo(tmp_path: Path, db_url: str) -> ZooRunner:
                      "ZOO_ARRAYS_URL": str(tmp_path / "arrays")})
     run("init")
     return run
+
+
+# -- running at scale (#20): an S3-compatible server and a Dask cluster, once per session --
+
+S3_BUCKET = "zoo-test"
+#: Dummy credentials the S3 fixture exports; tests check they never reach the catalog.
+S3_SECRET = "zoo-test-secret-never-stored"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """``s3://zoo-test``: moto's S3 server on a free loopback port, for the whole session.
+
+    Exports the standard AWS variables (dummy keys, ``AWS_ENDPOINT_URL``) so s3fs,
+    boto3 and Dask worker processes started later all find it; restores them and
+    stops the server at the end. Skips, saying why, when moto cannot start.
+    """
+    import logging
+
+    try:
+        import boto3
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        pytest.skip(f"no S3 test server: {exc} (pip install 'moto[server]' s3fs)")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    env = {"AWS_ACCESS_KEY_ID": "zoo-test-key", "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    saved = {k: os.environ.get(k) for k in env}
+    try:
+        server.start()
+        os.environ.update(env)
+        boto3.client("s3").create_bucket(Bucket=S3_BUCKET)
+    except Exception as exc:
+        _restore(saved)
+        pytest.skip(f"the S3 test server (moto) could not start on 127.0.0.1:{port}: {exc}")
+    try:
+        yield f"s3://{S3_BUCKET}"
+    finally:
+        server.stop()
+        _restore(saved)
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def s3_arrays(s3_server: str) -> str:
+    """A fresh ``s3://zoo-test/<uuid>`` array root on the session's S3 server."""
+    return f"{s3_server}/t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Address of a Dask ``LocalCluster`` with two worker processes (one thread each).
+
+    Started once per session, after the S3 server (where that can start), so its
+    workers inherit the AWS variables; skipped, saying why, when dask.distributed is
+    missing or cannot start.
+    """
+    import contextlib
+
+    # tests that need S3 skip on their own; the cluster works without it
+    with contextlib.suppress(pytest.skip.Exception):
+        request.getfixturevalue("s3_server")
+    try:
+        from distributed import LocalCluster
+    except ImportError as exc:
+        pytest.skip(f"no Dask: {exc} (pip install 'dask[distributed]')")
+    try:
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None,
+                               worker_dashboard_address=None,
+                               env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    except Exception as exc:
+        pytest.skip(f"a Dask LocalCluster could not start: {exc}")
+    try:
+        yield str(cluster.scheduler_address)
+    finally:
+        cluster.close()
