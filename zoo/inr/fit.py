@@ -25,10 +25,9 @@ from __future__ import annotations
 import collections
 import itertools
 import math
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Literal
 
@@ -201,8 +200,8 @@ def fit_batch(targets: Tensor, init_params: Tensor, siren: SirenConfig,
 
 
 def iter_fit_chunks(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitConfig,
-                    first_chunk: int = 0, start: int = 0, workers: int = 1
-                    ) -> Iterator[FitResult]:
+                    first_chunk: int = 0, start: int = 0, workers: int = 1,
+                    cluster: str | None = None) -> Iterator[FitResult]:
     """Fit ``images`` chunk by chunk, yielding one :class:`FitResult` per chunk, in order.
 
     Chunk ``k`` holds images ``k * batch_size`` up to ``(k + 1) * batch_size`` and its
@@ -212,8 +211,10 @@ def iter_fit_chunks(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitCon
     would have produced.
 
     With ``workers > 1`` chunks are fitted in that many worker processes (one torch
-    thread each, the fastest use of several cores for these small kernels); results
-    still arrive in chunk order, and at most ``workers + 1`` chunks are in flight.
+    thread each, the fastest use of several cores for these small kernels); with
+    ``cluster`` (a Dask scheduler address, :mod:`zoo.cluster`) each chunk is a task on
+    the cluster's workers, and a chunk whose worker dies is run again elsewhere. Results
+    still arrive in chunk order, and at most ``slots + 1`` chunks are in flight.
 
     Shapes:
         - **images:** ``[n, H, W]`` (or ``[n, H, W, C]``), floats in [0, 1]
@@ -226,11 +227,18 @@ def iter_fit_chunks(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitCon
     starts = range(first_chunk * fit.batch_size, x.shape[0], fit.batch_size)
     jobs = ((x[lo:lo + fit.batch_size].to(torch.float32), siren, fit, start + lo)
             for lo in starts)
-    if workers == 1 or len(starts) <= 1:
+    if cluster is None and (workers == 1 or len(starts) <= 1):
         yield from (_fit_chunk(*job) for job in jobs)
         return
-    kernel_library()  # build (or load) the kernels once, before the workers fork
-    yield from _fit_chunks_in_processes(jobs, min(workers, len(starts)))
+    from zoo.cluster import open_executor, slots
+
+    if cluster is None:
+        kernel_library()  # build (or load) the kernels once, before the workers fork
+        workers = min(workers, len(starts))
+    else:
+        workers = slots(cluster)
+    with open_executor(workers, cluster) as executor:
+        yield from _fit_chunks_on(executor, jobs, workers)
 
 
 def _fit_chunk(chunk: Tensor, siren: SirenConfig, fit: FitConfig, offset: int) -> FitResult:
@@ -251,33 +259,23 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def _one_thread_worker() -> None:
-    torch.set_num_threads(1)
-
-
-def _fit_chunks_in_processes(jobs: Iterator[tuple[Tensor, SirenConfig, FitConfig, int]],
-                             workers: int) -> Iterator[FitResult]:
-    """:func:`_fit_chunk` over ``jobs`` in a pool of worker processes, results in order."""
-    # fork, as torch's DataLoader workers: no re-import of the caller's __main__ (spawn
-    # needs an `if __name__ == "__main__"` guard in every script that calls this)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread_worker)
+def _fit_chunks_on(executor: Executor,
+                   jobs: Iterator[tuple[Tensor, SirenConfig, FitConfig, int]],
+                   workers: int) -> Iterator[FitResult]:
+    """:func:`_fit_chunk` over ``jobs`` as tasks of ``executor``, results in order,
+    at most ``workers + 1`` in flight."""
     pending: collections.deque[Future[FitResult]] = collections.deque()
-    try:
-        for job in jobs:
-            pending.append(pool.submit(_fit_chunk, *job))
-            if len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
+    for job in jobs:
+        pending.append(executor.submit(_fit_chunk, *job))
+        if len(pending) > workers:
             yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    while pending:
+        yield pending.popleft().result()
 
 
 def fit_inrs(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitConfig,
              progress: Callable[[int], None] | None = None, start: int = 0,
-             workers: int = 1) -> FitResult:
+             workers: int = 1, cluster: str | None = None) -> FitResult:
     """Fit one SIREN per image, ``fit.batch_size`` INRs per vectorised step.
 
     Args:
@@ -288,6 +286,7 @@ def fit_inrs(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitConfig,
         start: global index of ``images[0]`` in its population (seeds the inits), so
             fitting a slice with its offset equals the matching rows of a full fit.
         workers: processes fitting chunks in parallel (:func:`iter_fit_chunks`).
+        cluster: a Dask scheduler address: fit the chunks as tasks there instead.
 
     Shapes:
         - **images:** ``[n, H, W]`` or ``[n, H, W, out_features]``
@@ -298,7 +297,7 @@ def fit_inrs(images: Tensor | np.ndarray, siren: SirenConfig, fit: FitConfig,
         empty = torch.empty(0)
         return FitResult(torch.empty(0, siren.n_params), empty, empty, start)
     results = []
-    for result in iter_fit_chunks(x, siren, fit, start=start, workers=workers):
+    for result in iter_fit_chunks(x, siren, fit, start=start, workers=workers, cluster=cluster):
         results.append(result)
         if progress is not None:
             progress(result.start - start + result.params.shape[0])

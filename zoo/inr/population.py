@@ -68,6 +68,7 @@ def fit_population(
     limit: int | None = None,
     progress: Callable[[int, int, float], None] | None = None,
     workers: int = 1,
+    cluster: str | None = None,
 ) -> PopulationRecord:
     """Fit one SIREN per selected image of ``dataset`` and store them as a population.
 
@@ -77,6 +78,10 @@ def fit_population(
         workers: processes fitting chunks in parallel; each chunk is stored as soon as it
             and all chunks before it are done, so an interruption loses at most the
             chunks in flight.
+        cluster: a Dask scheduler address (:mod:`zoo.cluster`): chunks are fitted as tasks
+            on its workers (which need nothing but the code: images go with each task);
+            this process stores them, so a worker that dies loses only its task, which
+            is run again.
 
     Resumes a ``partial`` population of the same name when its configuration matches;
     refuses (``DuplicateError``) when the population is already complete.
@@ -117,7 +122,8 @@ def fit_population(
     if progress is not None:  # where we start: 0, or the rows a resumed fit already has
         progress(done, len(ids), float(np.mean(np.asarray(fit_metrics[:done, 1]))) if done
                  else 0.0)
-    for chunk in iter_fit_chunks(images, siren, fit, first_chunk=first_chunk, workers=workers):
+    for chunk in iter_fit_chunks(images, siren, fit, first_chunk=first_chunk, workers=workers,
+                                 cluster=cluster):
         end = chunk.start + chunk.params.shape[0]
         writer.write(chunk.start, chunk.params.numpy())
         fit_metrics[chunk.start:end] = np.stack([chunk.mse.numpy(), chunk.psnr.numpy()], 1)
