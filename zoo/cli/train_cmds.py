@@ -7,9 +7,11 @@ from typing import Any
 import click
 
 from zoo.cli._common import (
+    MODEL,
     echo_json,
     json_option,
     location_options,
+    note,
     open_catalog,
     print_table,
     stderr,
@@ -61,6 +63,9 @@ __all__ = ["register_commands"]
                    "(coordinate units), weight-dropout probability; e.g. 15,0.1,0.1,0.")
 @click.option("--tag", "tags", multiple=True, help="Tag the trained model (repeatable).")
 @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+@click.option("--retrain", is_flag=True,
+              help="Train even when a stored model has this kind, source, seed, settings "
+                   "and architecture (by default that model is reported and nothing runs).")
 @json_option
 @location_options
 def train(loc: Locations, kind: str, population: str | None, dataset: str | None, seed: int,
@@ -70,15 +75,19 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
           dropout: float | None, grad_clip: float | None, probe_features: int | None,
           micro_batch: int | None,
           augment: bool | None, augment_ranges: str | None, tags: tuple[str, ...],
-          threads: int | None, as_json: bool) -> None:
+          threads: int | None, retrain: bool, as_json: bool) -> None:
     """Train a GMN or a baseline with a seed; register it with checkpoint, metrics, lineage.
 
-    The best validation epoch is kept; test accuracy of those weights is stored.
+    The best validation epoch is kept; test accuracy of those weights is stored. The
+    model is named KIND-sSEED@SOURCE (see `zoo ls`). Running the same command again finds
+    that model before any work and exits 0 (--retrain trains anew).
 
     Example: zoo train gmn --population mnist-5k/siren-w32-d3/s0 --seed 0 --epochs 20
     """
     import torch
 
+    from store import DuplicateError
+    from zoo.identity import find_trained, training_key
     from zoo.kinds import WEIGHT_KINDS, default_augment, kind_train_config
     from zoo.training import train_model
 
@@ -100,20 +109,40 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
     warp = default_augment(kind) if augment is None or augment else None
     if augment_ranges and augment is not False:
         warp = _parse_ranges(augment_ranges)
+    options: dict[str, Any] = {"population": population, "dataset": dataset, "hidden": hidden,
+               "layers": layers, "dropout": dropout, "probe_features": probe_features}
     with open_catalog(loc) as cat:
-        record = train_model(cat, kind, config, population=population, dataset=dataset,
-                             hidden=hidden, layers=layers, dropout=dropout, tags=tags,
-                             augment=warp, probe_features=probe_features,
-                             on_epoch=None if stderr.is_terminal else _epoch_line)
+        key = training_key(cat, kind, config, augment=warp, **options)
+        found = None if retrain else find_trained(cat, key)
+        if found is None:
+            try:
+                record = train_model(cat, kind, config, tags=tags, augment=warp,
+                                     on_epoch=None if stderr.is_terminal else _epoch_line,
+                                     **options)
+            except DuplicateError as exc:  # --retrain gave bit-identical weights
+                if exc.existing_id is None:
+                    raise
+                found = cat.get_model(exc.existing_id)
+                note(f"training reproduced the weights of model {found.name} "
+                             "exactly: nothing new was stored")
+        else:
+            note(f"already trained: model {found.name} (id {found.id}) has this kind, "
+                         "source, seed, settings and architecture; --retrain trains again")
+        if found is not None:
+            if tags:
+                found = cat.tag(found.id, *tags)
+            record = found
         metrics = {m.name: m.value for m in cat.get_metrics(record.id) if m.step is None
                    or m.name == "best_val_acc"}
     if as_json:
-        echo_json({**record.to_dict(), "metrics": metrics})
+        echo_json({**record.to_dict(), "metrics": metrics, "found": found is not None})
         return
-    click.echo(f"model {record.id} ({kind}, seed {seed}): best val acc "
-               f"{metrics['best_val_acc']:.4f} at epoch {record.config['best_epoch']}, "
-               f"test acc {metrics.get('test_acc', float('nan')):.4f}, "
-               f"{metrics['train_seconds']:.0f} s")
+    click.echo(f"model {record.name} (id {record.id}): best val acc "
+               f"{metrics.get('best_val_acc', float('nan')):.4f} at epoch "
+               f"{record.config.get('best_epoch')}, test acc "
+               f"{metrics.get('test_acc', float('nan')):.4f}, "
+               f"trained in {metrics.get('train_seconds', float('nan')):.0f} s"
+               + ("" if found is not None else f"; stored in {loc.db_url}"))
 
 
 def _parse_ranges(text: str) -> Any:
@@ -137,27 +166,32 @@ def _epoch_line(m: Any) -> None:
 
 
 @click.command(name="eval")
-@click.argument("model_id", type=int)
+@click.argument("model", type=MODEL)
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
               show_default=True)
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @json_option
 @location_options
-def eval_cmd(loc: Locations, model_id: int, split: str, batch_size: int, as_json: bool) -> None:
+def eval_cmd(loc: Locations, model: str | int, split: str, batch_size: int,
+             as_json: bool) -> None:
     """Accuracy and confusion matrix of a stored model on a split (stored as metrics).
 
-    Example: zoo eval 12 --split test
+    MODEL is an id, a name or KIND:SEED (see `zoo ls`).
+
+    Example: zoo eval cnn:0 --split test
     """
     from zoo.training import evaluate_model
 
     with open_catalog(loc) as cat:
+        model_id = cat.resolve_model(model)
+        name = cat.get_model(model_id).name
         summary = evaluate_model(cat, model_id, split, batch_size)
     if as_json:
-        echo_json({"model_id": model_id, "split": split, "n": summary.n,
+        echo_json({"model_id": model_id, "name": name, "split": split, "n": summary.n,
                    "accuracy": summary.accuracy, "loss": summary.loss,
                    "confusion": summary.confusion.tolist()})
         return
-    click.echo(f"model {model_id} on {split} ({summary.n} samples): accuracy "
+    click.echo(f"model {name} on {split} ({summary.n} samples): accuracy "
                f"{summary.accuracy:.4f}, loss {summary.loss:.4f}")
     k = summary.confusion.shape[0]
     rows = [{"true": str(i), **{str(j): int(summary.confusion[i, j]) for j in range(k)}}
@@ -166,32 +200,44 @@ def eval_cmd(loc: Locations, model_id: int, split: str, batch_size: int, as_json
 
 
 @click.command(name="record")
-@click.argument("model_id", type=int)
+@click.argument("model", type=MODEL)
 @click.option("--probe", required=True, help="Probe set to run the model on.")
 @click.option("--layers", default="all", show_default=True,
               help="all, or comma-separated module names (see `zoo show`).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--replace", is_flag=True, help="Overwrite activations already recorded.")
 @location_options
-def record(loc: Locations, model_id: int, probe: str, layers: str, batch_size: int,
+def record(loc: Locations, model: str | int, probe: str, layers: str, batch_size: int,
            replace: bool) -> None:
     """Record every layer's activations on a probe set into the store (streamed to Zarr).
 
-    Example: zoo record 12 --probe test-500 --layers all
+    MODEL is a trained model's id, name or KIND:SEED. What is recorded already is reported
+    and nothing runs (--replace records again).
+
+    Example: zoo record cnn:0 --probe test-500 --layers all
     """
     from zoo.training import record_model
 
     names = None if layers == "all" else [x.strip() for x in layers.split(",") if x.strip()]
     with open_catalog(loc) as cat:
-        try:
-            records = record_model(cat, model_id, probe, names, batch_size=batch_size,
-                                   replace=replace)
-        except ValueError as exc:  # e.g. unknown layer names, from the recorder
-            raise click.ClickException(str(exc).splitlines()[0]) from exc
+        model_id = cat.resolve_model(model)
+        name = cat.get_model(model_id).name
+        have = {a.layer: a for a in cat.list_activations(model_id, probe=probe)}
+        wanted = names or ["predictions"]
+        if not replace and all(n in have for n in wanted):
+            note(f"already recorded: model {name} on probe set {probe!r} "
+                         "(--replace records again)")
+            records = list(have.values()) if names is None else [have[n] for n in names]
+        else:
+            try:
+                records = record_model(cat, model_id, probe, names, batch_size=batch_size,
+                                       replace=replace)
+            except ValueError as exc:  # e.g. unknown layer names, from the recorder
+                raise click.ClickException(str(exc).splitlines()[0]) from exc
     print_table([{"layer": r.layer, "shape": list(r.shape), "dtype": r.dtype,
                   "sha256": r.sha256[:12]} for r in records], ["layer", "shape", "dtype",
                                                                 "sha256"],
-                title=f"model {model_id} on probe set {probe!r}")
+                title=f"model {name} on probe set {probe!r}")
 
 
 def register_commands(group: click.Group) -> None:
