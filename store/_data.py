@@ -218,7 +218,8 @@ class DataMixin(CatalogBase):
                 if row.status == "complete":
                     raise DuplicateError(f"population {row.name!r} is already complete")
                 row.status, row.rows_done, row.sha256 = "complete", row.n_inrs, sha256
-                models = [SqlModel(kind="inr", dataset_id=row.dataset_id, population_id=row.id,
+                models = [SqlModel(kind="inr", name=f"inr#{i}@{row.name}",
+                                   dataset_id=row.dataset_id, population_id=row.id,
                                    population_row=i, sample_id=int(sid), seed=seed,
                                    arch=row.arch, status="ready",
                                    config={} if views is None else {"view": int(views[i])})

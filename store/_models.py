@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from store._base import CatalogBase, is_unique_violation
 from store._db import retry_locked
@@ -23,6 +24,19 @@ def _check_tag(tag: str) -> str:
     if not tag or len(tag) > 100 or any(c.isspace() for c in tag):
         raise InvalidInputError(f"invalid tag {tag!r}: tags are 1-100 characters, no spaces")
     return tag
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200 or name.isdigit() or any(c.isspace() for c in name):
+        raise InvalidInputError(f"invalid model name {name!r}: 1-200 characters, no spaces, "
+                                "not only digits (those are ids)")
+    return name
+
+
+def _base_name(kind: str, seed: int | None, source: str | None) -> str:
+    """``gmn-s0@mnist-5k/siren-w32-d3/s0``: kind, seed, then what it was trained on."""
+    return kind + (f"-s{seed}" if seed is not None else "") + (f"@{source}" if source else "")
 
 
 class ModelsMixin(CatalogBase):
@@ -61,11 +75,15 @@ class ModelsMixin(CatalogBase):
                 raise DuplicateError(
                     f"this checkpoint is already registered as model {existing}", existing
                 )
+        if name is not None:
+            name = _check_name(name)
         with self._session() as s:  # check references before any bytes are written
             if dataset is not None:
                 self._dataset_row(s, dataset)
             if parent_id is not None:
                 self._model_row(s, parent_id)
+            if name is not None:
+                self._name_free(s, name)
         key = self.arrays.put_file(checkpoint, suffix=".safetensors") if checkpoint else None
 
         def _insert() -> ModelRecord:
@@ -76,8 +94,12 @@ class ModelsMixin(CatalogBase):
                 dataset_id = self._dataset_row(s, dataset).id if dataset is not None else None
                 if parent_id is not None:
                     self._model_row(s, parent_id)
+                if name is not None:
+                    self._name_free(s, name)
+                given = name if name is not None else self._free_name(
+                    s, _base_name(kind, seed, self._source_name(s, population_id, dataset_id)))
                 row = SqlModel(
-                    kind=kind, name=name, dataset_id=dataset_id, seed=seed,
+                    kind=kind, name=given, dataset_id=dataset_id, seed=seed,
                     arch=arch or {}, config=config or {}, checkpoint_key=key, sha256=sha,
                     parent_id=parent_id, population_id=population_id,
                     population_row=population_row, sample_id=sample_id, status="ready",
@@ -106,6 +128,53 @@ class ModelsMixin(CatalogBase):
             if key is not None and sha is not None and self.find_by_sha256(sha) is None:
                 self.arrays.delete(key)
             raise
+
+    @staticmethod
+    def _name_free(session: Session, name: str) -> None:
+        holder = session.scalar(select(SqlModel.id).where(SqlModel.name == name))
+        if holder is not None:
+            raise DuplicateError(f"the name {name!r} is taken by model {holder}", holder)
+
+    @staticmethod
+    def _free_name(session: Session, base: str) -> str:
+        """``base``, or ``base`` with ``#2``, ``#3``, ... before the ``@`` if that is taken."""
+        head, at, source = base.partition("@")
+        taken = set(session.scalars(select(SqlModel.name).where(
+            SqlModel.name.like(f"{head}%{at}{source}"))))
+        n = 1
+        while (name := base if n == 1 else f"{head}#{n}{at}{source}") in taken:
+            n += 1
+        return name
+
+    def _source_name(self, session: Session, population_id: int | None,
+                     dataset_id: int | None) -> str | None:
+        if population_id is not None:
+            return self._population_row(session, population_id).name
+        if dataset_id is not None:
+            return self._dataset_row(session, dataset_id).name
+        return None
+
+    def resolve_model(self, ref: str | int) -> int:
+        """The id of the model ``ref`` names: an id, a name (``gmn-s0@mnist-5k/...``), or
+        ``KIND:SEED`` when exactly one trained model has that kind and seed."""
+        with self._session() as s:
+            if isinstance(ref, int) or ref.strip().isdigit():
+                return self._model_row(s, int(ref)).id
+            found = s.scalar(select(SqlModel.id).where(SqlModel.name == ref.strip()))
+            if found is not None:
+                return int(found)
+            kind, colon, seed = ref.strip().partition(":")
+            if colon and seed.isdigit():
+                rows = s.execute(select(SqlModel.id, SqlModel.name).where(
+                    SqlModel.kind == kind, SqlModel.seed == int(seed)).order_by(SqlModel.id)
+                    .limit(6)).all()
+                if len(rows) == 1:
+                    return int(rows[0][0])
+                if rows:
+                    names = ", ".join(str(r[1]) for r in rows[:5])
+                    raise InvalidInputError(f"{ref!r} names {len(rows)}+ models ({names}): "
+                                            "give one of their names or ids")
+        raise NotFoundError(f"no model {ref!r} (give an id, a name or KIND:SEED): see `zoo ls`")
 
     def find_by_sha256(self, sha256: str) -> int | None:
         """Id of the model whose content has this sha256, if any."""

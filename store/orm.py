@@ -129,6 +129,7 @@ class SqlModel(Base):
     __table_args__ = (
         UniqueConstraint("population_id", "population_row"),
         Index("ix_models_kind_dataset", "kind", "dataset_id"),
+        Index("ix_models_name", "name", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

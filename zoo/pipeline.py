@@ -13,6 +13,7 @@ from pathlib import Path
 
 from store import Catalog, ModelRecord
 from zoo.datasets import add_bundled_dataset
+from zoo.identity import find_trained, training_key
 from zoo.inr.fit import FitConfig, available_cores
 from zoo.inr.population import default_population_name, fit_population
 from zoo.kinds import WEIGHT_KINDS
@@ -91,7 +92,7 @@ def run_pipeline(catalog: Catalog, config: PipelineConfig, out_dir: Path,
             models.append(_trained(catalog, config, kind, seed, pop_name, say))
     for model in models:
         if not catalog.list_activations(model.id, probe=config.probe):
-            say(f"recording activations of model {model.id} ({model.kind}, seed {model.seed})")
+            say(f"recording activations of {model.name} (id {model.id})")
             record_model(catalog, model.id, config.probe, progress=False)
     figures = _figures(catalog, [m.id for m in models], config, out_dir)
     return PipelineResult(pop_name, tuple(models), figures)
@@ -99,32 +100,23 @@ def run_pipeline(catalog: Catalog, config: PipelineConfig, out_dir: Path,
 
 def _trained(catalog: Catalog, config: PipelineConfig, kind: str, seed: int, pop_name: str,
              say: Callable[[str], None]) -> ModelRecord:
-    """The model of ``kind`` and ``seed`` this configuration asks for: found (same source and
-    training settings, tagged ``config.tag``) or trained now."""
+    """The model of ``kind`` and ``seed`` this configuration asks for: found (the same
+    training, :mod:`zoo.identity`) or trained now."""
     epochs = config.epochs.get(kind, config.default_epochs)
     on_weights = kind in WEIGHT_KINDS
     train = TrainConfig(epochs=epochs, batch_size=config.batch_size, init_seed=seed,
                         data_seed=seed)
-    source = ("population", pop_name) if on_weights else ("dataset", config.dataset)
-    for model in catalog.list_models(kind=kind, tag=config.tag):
-        if (model.seed == seed and model.config.get(source[0]) == source[1]
-                and _same_training(model.config.get("train", {}), train)):
-            return model
+    population, dataset = (pop_name, None) if on_weights else (None, config.dataset)
+    found = find_trained(catalog, training_key(catalog, kind, train, population=population,
+                                               dataset=dataset))
+    if found is not None:
+        return found
     say(f"training {kind} (seed {seed}, {epochs} epochs)")
-    return train_model(catalog, kind, train, tags=[config.tag],
-                       population=pop_name if on_weights else None,
-                       dataset=None if on_weights else config.dataset,
+    return train_model(catalog, kind, train, tags=[config.tag], population=population,
+                       dataset=dataset,
                        on_epoch=lambda m: say(f"  epoch {m.epoch}/{epochs}: train acc "
                                               f"{m.train_acc:.3f}, val acc {m.val_acc:.3f} "
                                               f"({m.seconds:.0f} s)"))
-
-
-def _same_training(stored: dict[str, object], train: TrainConfig) -> bool:
-    """Whether a stored training config gives the same model as ``train`` (the micro-batch
-    and the device change only rounding and speed)."""
-    ignored = ("micro_batch", "device")
-    wanted = {k: v for k, v in train.to_dict().items() if k not in ignored}
-    return {k: v for k, v in stored.items() if k not in ignored} == wanted
 
 
 def _figures(catalog: Catalog, model_ids: list[int], config: PipelineConfig, out_dir: Path
@@ -134,7 +126,7 @@ def _figures(catalog: Catalog, model_ids: list[int], config: PipelineConfig, out
 
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = cka_matrix(catalog, model_ids, "penultimate")
-    kinds = {m.id: f"{m.kind} s{m.seed}" for m in catalog.list_models(ids=model_ids)}
+    kinds = {m.id: str(m.name) for m in catalog.list_models(ids=model_ids)}
     labels = [kinds[int(label.split(":")[0])] for label in frame.index]
     path = out_dir / "cka_penultimate.png"
     plot_similarity_heatmap(frame.to_numpy(), labels, labels,

@@ -25,6 +25,8 @@ from store import Catalog, InvalidInputError, ZooError
 from zoo.settings import Locations, resolve_locations
 
 __all__ = [
+    "MODEL",
+    "ModelRefType",
     "ZooGroup",
     "echo_json",
     "emit_rows",
@@ -32,6 +34,7 @@ __all__ = [
     "location_options",
     "make_progress",
     "model_selection_options",
+    "note",
     "open_catalog",
     "print_table",
     "select_models",
@@ -53,6 +56,31 @@ class ZooGroup(click.Group):
         except KeyboardInterrupt:
             stderr.print("interrupted: nothing half-written was registered")
             ctx.exit(130)
+
+
+class ModelRefType(click.ParamType):
+    """A model given by id (``5001``), name (``gmn-s0@mnist-5k/siren-w32-d3/s0``) or
+    ``KIND:SEED`` (``cnn:1``); commands resolve it with ``Catalog.resolve_model``."""
+
+    name = "MODEL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> str | int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if not text:
+            self.fail("give a model id, name or KIND:SEED (see `zoo ls`)", param, ctx)
+        return int(text) if text.isdigit() else text
+
+
+#: The one option type for "a model" (id, name or KIND:SEED) of every command.
+MODEL = ModelRefType()
+
+
+def note(message: str) -> None:
+    """One plain line on stderr (never wrapped or styled: scripts and tests read it)."""
+    click.echo(message, err=True)
 
 
 def location_options(fn: F) -> F:
@@ -82,10 +110,12 @@ def json_option(fn: F) -> F:
 
 def model_selection_options(fn: F) -> F:
     """Add ``--where`` and ``--models`` (resolve them with :func:`select_models`)."""
-    fn = click.option("--models", help="Comma-separated model ids (instead of --where).")(fn)
+    fn = click.option("--models", help="Comma-separated model ids, names or KIND:SEED "
+                      "(instead of --where).")(fn)
     return click.option(
         "--where", "where", help="SQL filter over models (columns of `models`, plus `dataset` "
-        "and `population` names), e.g. \"kind = 'gmn'\".")(fn)
+        "and `population` names, `tags` and `tag`), e.g. \"kind = 'gmn' AND tag = "
+        "'reproduce'\".")(fn)
 
 
 def open_catalog(loc: Locations) -> Catalog:
@@ -100,14 +130,23 @@ def echo_json(obj: Any) -> None:
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Iterable[str], title: str | None = None
                 ) -> None:
-    """Print rows as a table on stdout (plain text when piped)."""
+    """Print rows as a table on stdout: boxed on a terminal, else plain tab-separated lines
+    (a header line, then a line per row; the title goes to stderr)."""
     cols = list(columns)
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in cols] for row in rows]
+    if not sys.stdout.isatty():
+        if title:
+            stderr.print(title)
+        click.echo("\t".join(cols))
+        for line in cells:
+            click.echo("\t".join(c.replace("\t", " ").replace("\n", " ") for c in line))
+        return
     table = Table(title=title, show_edge=False, header_style="bold")
     for c in cols:
         table.add_column(c, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in cols))
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    for line in cells:
+        table.add_row(*line)
+    Console().print(table)
 
 
 def emit_rows(rows: Sequence[dict[str, Any]], columns: Iterable[str], as_json: bool,
@@ -130,21 +169,23 @@ def make_progress(transient: bool = False) -> Progress:
 
 
 def select_models(loc: Locations, where: str | None, models: str | None) -> list[int]:
-    """Model ids from exactly one of ``--where`` (an SQL filter over ``models``, plus
-    ``dataset`` and ``population`` names) or ``--models`` (comma-separated ids)."""
+    """Model ids from exactly one of ``--where`` (an SQL filter over ``models_wide``: every
+    ``models`` column, ``dataset`` and ``population`` names, ``tags`` (a list), and
+    ``tag``, true for a model with that tag: ``tag = 'baseline'``) or ``--models``
+    (comma-separated ids, names or ``KIND:SEED``)."""
     if (where is None) == (models is None):
         raise click.UsageError("give exactly one of --where or --models")
     if models is not None:
-        try:
-            return [int(x) for x in models.split(",") if x.strip()]
-        except ValueError:
-            raise click.BadParameter(f"{models!r}: give ids like 3,7,9",
-                                     param_hint="--models") from None
+        refs = [MODEL.convert(x, None, None) for x in models.split(",") if x.strip()]
+        if not refs:
+            raise click.BadParameter(f"{models!r}: give ids or names like 5001,cnn:1",
+                                     param_hint="--models")
+        with open_catalog(loc) as cat:
+            return [cat.resolve_model(r) for r in refs]
     from analysis.sql import run_sql
 
-    frame = run_sql(loc.db_url, "SELECT id FROM (SELECT m.*, d.name AS dataset, p.name AS "
-                    "population FROM models m LEFT JOIN datasets d ON d.id = m.dataset_id "
-                    "LEFT JOIN populations p ON p.id = m.population_id) AS models "
+    frame = run_sql(loc.db_url, "SELECT DISTINCT id FROM (SELECT w.*, t.tag FROM models_wide w "
+                    "LEFT JOIN tags t ON t.model_id = w.id) AS models "
                     f"WHERE {where} ORDER BY id")
     ids = [int(x) for x in frame["id"]]
     if not ids:

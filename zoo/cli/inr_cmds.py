@@ -16,6 +16,7 @@ from zoo.cli._common import (
     json_option,
     location_options,
     make_progress,
+    note,
     open_catalog,
     stderr,
 )
@@ -70,6 +71,8 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
             name: str | None, workers: int | None, threads: int | None) -> None:
     """Fit one SIREN per image of a dataset, batched; resumes if interrupted.
 
+    Running it again with the same settings reports the stored population and exits 0.
+
     Example: zoo inr fit mnist-5k --width 32 --depth 3 --steps 60 --seed 0 --views 10
     """
     import torch
@@ -91,6 +94,13 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     started = time.perf_counter()
+    with open_catalog(loc) as cat:
+        done = _fitted_already(cat, dataset, siren, fit, name, split, limit)
+    if done is not None:
+        note(f"already fitted: population {done.name!r} (id {done.id}) has these "
+                     "settings; see `zoo inr show` (--name fits another)")
+        click.echo(f"population {done.name!r} (id {done.id}): {done.n_inrs} INRs")
+        return
     with open_catalog(loc) as cat, make_progress() as progress:
         task = progress.add_task("fitting INRs", total=None, status="")
 
@@ -113,6 +123,26 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
     click.echo(f"population {record.name!r} (id {record.id}): {record.n_inrs} INRs, "
                f"{record.n_params} params each, in {seconds:.0f} s; PSNR mean "
                f"{summary['mean']:.2f} dB, min {summary['min']:.2f}, median {summary['p50']:.2f}")
+
+
+def _fitted_already(cat: Any, dataset: str, siren: Any, fit: Any, name: str | None,
+                    split: str | None, limit: int | None) -> Any:
+    """The complete population this fit would make, if stored; a usage error when its name
+    is held by a population fitted otherwise."""
+    from dataclasses import asdict
+
+    from zoo.inr.population import default_population_name
+
+    ds = cat.get_dataset(dataset)
+    name = name or default_population_name(ds.name, siren, fit, split, limit)
+    found = cat.find_population(name)
+    if found is None or found.status != "complete":
+        return None  # nothing yet, or a partial fit that this run resumes
+    stored = {"init": "per-inr", "views": 1, **found.fit_config}
+    if found.arch != asdict(siren) or stored != {**asdict(fit), "split": split, "limit": limit}:
+        raise click.UsageError(f"population {name!r} exists with other settings (see `zoo inr "
+                               f"show {name}`): give another --name")
+    return found
 
 
 def _psnr_summary(cat: Any, population_id: int) -> dict[str, float]:

@@ -10,8 +10,6 @@ only what it had not finished.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import multiprocessing
 import queue as queue_mod
 from collections.abc import Callable
@@ -20,13 +18,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from store import Catalog, DuplicateError, ModelRecord
-from zoo.kinds import WEIGHT_KINDS, default_arch, default_augment, kind_train_config
+from zoo.identity import TrainingKey, find_trained, training_key
+from zoo.kinds import WEIGHT_KINDS, default_augment, kind_train_config
 from zoo.train import TrainConfig
 
 __all__ = ["Job", "find_model", "plan_jobs", "run_jobs"]
 
 TAG = "reproduce"
-_IGNORED = ("micro_batch", "device")  # change rounding and speed only
 
 
 @dataclass(frozen=True)
@@ -59,26 +57,16 @@ class Job:
         return warp.to_dict() if warp is not None else None
 
 
-def _plain(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, sort_keys=True, default=list))
-
-
-def _expected(catalog: Catalog, job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(training config, architecture)`` a model of this job is stored with."""
-    ds = catalog.get_dataset(job.dataset or catalog.get_population(str(job.population))
-                             .dataset_id)
-    pop_arch = catalog.get_population(job.population).arch if job.population else None
-    arch = default_arch(job.kind, num_classes=ds.num_classes, population_arch=pop_arch,
-                        sample_shape=ds.sample_shape)
-    train = {k: v for k, v in job.train_config().to_dict().items() if k not in _IGNORED}
-    return _plain({**train, "augment": job.augment()}), _plain(arch)
+def _key(catalog: Catalog, job: Job) -> TrainingKey:
+    """The training key (:mod:`zoo.identity`) of the model this job trains."""
+    return training_key(catalog, job.kind, job.train_config(), population=job.population,
+                        dataset=job.dataset, augment=default_augment(job.kind))
 
 
 def slot_of(catalog: Catalog, job: Job) -> str:
     """The slot key of a job (what identifies its model across runs and studies)."""
-    train, arch = _expected(catalog, job)
-    digest = hashlib.sha256(json.dumps([train, arch], sort_keys=True).encode()).hexdigest()
-    return f"{job.kind}|s{job.seed}|{job.population or job.dataset}|{digest[:16]}"
+    return f"{job.kind}|s{job.seed}|{job.population or job.dataset}|" \
+        f"{_key(catalog, job).digest()}"
 
 
 def find_model(catalog: Catalog, job: Job) -> ModelRecord | None:
@@ -86,16 +74,7 @@ def find_model(catalog: Catalog, job: Job) -> ModelRecord | None:
     found = catalog.find_slot(job.slot)
     if found is not None:
         return catalog.get_model(found)
-    train, arch = _expected(catalog, job)
-    source = ("population", job.population) if job.population else ("dataset", job.dataset)
-    for model in catalog.list_models(kind=job.kind):
-        stored = {k: v for k, v in model.config.get("train", {}).items() if k not in _IGNORED}
-        stored["augment"] = model.config.get("augment")
-        if (model.seed == job.seed and model.config.get(source[0]) == source[1]
-                and stored == train
-                and _plain({k: v for k, v in model.arch.items() if k != "weight_norm"}) == arch):
-            return model
-    return None
+    return find_trained(catalog, _key(catalog, job))
 
 
 def plan_jobs(catalog: Catalog, kinds: tuple[str, ...], seeds: tuple[int, ...],
