@@ -1,8 +1,10 @@
-"""The similarity query layer: CKA between any stored (model, layer) pairs, cached in the catalog.
+"""The similarity query layer: any registered measure between stored (model, layer) pairs, cached.
 
-A query names representations (model id + layer) and a probe set; values already in
-the ``similarities`` table are looked up, only the missing pairs are computed — all
-of them in one batched product per measure — and stored back. Concurrent queries
+A query names representations (model id + layer), a measure from
+:mod:`analysis.measure_registry` with its estimator and parameters, and a probe set;
+values already in the ``similarities`` table are looked up, only the missing pairs are
+computed — all of them in one call of the measure's all-pairs function (a square block
+when both sides are the same representations) — and stored back. Concurrent queries
 computing the same pair are harmless: the cache insert ignores keys that exist.
 
 A cached value can never be stale: its key holds the sha256 of both activation
@@ -12,183 +14,119 @@ it is stored. Replacing an array therefore makes the old values unreachable by
 construction (``zoo check --fix`` drops them); a query that races the replace
 reads the new records again instead of failing.
 
-Layer names may be aliases resolved per model from the order its activations were
-recorded in: ``logits`` (last recorded layer), ``penultimate`` (the one before),
-``first``, or ``all`` (every recorded layer). ``predictions`` is never compared.
+A measure's ``ValueError`` (a constant layer, too few samples) becomes one
+``InvalidInputError`` naming the representation as ``model:layer``. Layer aliases and
+probe-set resolution are in :mod:`analysis._reps`.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from analysis.measures import (
-    hsic_biased,
-    hsic_unbiased,
-    linear_cka_cross,
-    linear_cka_matrix,
-    minibatch_cka_matrix,
-    rbf_gram,
+from analysis._reps import (
+    Listing,
+    Rep,
+    activation_records,
+    list_reps,
+    resolve_layers,
+    resolve_probe,
 )
+from analysis._streaming import lockstep
+from analysis.measure_registry import DEFAULT_CODE_VERSION, MeasureSpec, measure_names, measure_spec
 from store import (
     SIMILARITY_SOURCE_KEYS,
-    AlignmentError,
+    ArrayStore,
     Catalog,
     ConcurrentChangeError,
     CorruptArrayError,
     InvalidInputError,
-    NotFoundError,
     SimilarityRecord,
-    array_hasher,
     array_sha256,
 )
 from store.records import ActivationRecord
 
 __all__ = [
     "CODE_VERSION",
-    "ESTIMATORS",
     "MEASURES",
+    "BlockCompute",
+    "Listing",
     "Rep",
     "SimilarityQuery",
     "compare",
+    "compute_block",
+    "list_reps",
     "resolve_layers",
     "resolve_probe",
 ]
 
-#: Bumped whenever a measure's numbers could change; part of every cache key.
-CODE_VERSION = "1"
-MEASURES = ("linear", "rbf")
-ESTIMATORS = ("biased", "unbiased", "minibatch")
-NOT_COMPARED = ("predictions",)
-
-
-@dataclass(frozen=True, order=True)
-class Rep:
-    """One representation: a model's layer (activations on some probe set)."""
-
-    model_id: int
-    layer: str
-
-    def __str__(self) -> str:
-        return f"{self.model_id}:{self.layer}"
+#: The code version of the built-in measures (each spec carries its own; part of every key).
+CODE_VERSION = DEFAULT_CODE_VERSION
+#: Registered measure names, in registry order.
+MEASURES = tuple(measure_names())
 
 
 @dataclass(frozen=True)
 class SimilarityQuery:
-    """How to compare: measure, estimator and their parameters, on which probe set.
+    """How to compare: measure, estimator and parameters, on which probe set.
 
     Attributes:
-        measure: ``linear`` (linear CKA) or ``rbf`` (kernel CKA, RBF kernel).
-        estimator: ``biased`` or ``unbiased`` HSIC, or ``minibatch`` (linear only:
-            unbiased HSIC averaged over minibatches streamed from the store).
+        measure: A registered measure name or alias (``linear``/``linear_cka``, ``rbf``,
+            ``procrustes``, ``svcca``, ``mknn``; see ``analysis.measure_registry``); stored
+            as the canonical name.
+        estimator: One of the measure's estimators (linear CKA: ``biased``, ``unbiased``,
+            ``minibatch`` = unbiased HSIC averaged over minibatches streamed from the
+            store); ``None`` picks the measure's default. Stored resolved.
         probe: probe set name or id; ``None`` picks the one set every rep is recorded on.
-        sigma_fraction: RBF bandwidth as a fraction of the median pairwise distance.
-        batch_size: minibatch size (rows) for the ``minibatch`` estimator.
+        options: The measure's parameters (``sigma_fraction``, ``batch_size``, ``k``, ...);
+            missing ones take the registry's defaults. Stored resolved and checked.
         recompute: ignore cached values; compute them afresh and overwrite the cache.
+
+    Raises:
+        InvalidInputError: For an unknown measure, estimator or parameter, or a parameter
+            out of range.
     """
 
-    measure: str = "linear"
-    estimator: str = "biased"
+    measure: str = "linear_cka"
+    estimator: str | None = None
     probe: str | int | None = None
-    sigma_fraction: float = 0.8
-    batch_size: int = 256
+    options: Mapping[str, Any] = field(default_factory=dict)
     recompute: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.measure not in MEASURES:
-            raise InvalidInputError(f"unknown measure {self.measure!r}: use {'|'.join(MEASURES)}")
-        if self.estimator not in ESTIMATORS:
-            raise InvalidInputError(
-                f"unknown estimator {self.estimator!r}: use {'|'.join(ESTIMATORS)}")
-        if self.estimator == "minibatch" and self.measure != "linear":
-            raise InvalidInputError("the minibatch estimator is for --measure linear only")
-        if self.sigma_fraction <= 0:
-            raise InvalidInputError("--sigma-fraction must be positive")
-        if self.batch_size < 4:
-            raise InvalidInputError("--batch-size must be at least 4 (unbiased HSIC)")
+        try:
+            spec = measure_spec(self.measure)
+            estimator, options = spec.resolve(self.estimator, self.options)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+        object.__setattr__(self, "measure", spec.name)
+        object.__setattr__(self, "estimator", estimator)
+        object.__setattr__(self, "options", options)
+
+    @property
+    def spec(self) -> MeasureSpec:
+        """The measure's registry entry."""
+        return measure_spec(self.measure)
+
+    @property
+    def estimator_name(self) -> str:
+        """The resolved estimator (never ``None`` once constructed)."""
+        return str(self.estimator)
 
     @property
     def measure_name(self) -> str:
-        """The name stored in the cache: ``linear_cka`` or ``rbf_cka``."""
-        return f"{self.measure}_cka"
+        """The name stored in the cache (``linear_cka``, ``rbf_cka``, ...)."""
+        return self.spec.cache_name
 
     @property
     def params(self) -> str:
         """Canonical JSON of the parameters that change the value (part of the cache key)."""
-        p: dict[str, Any] = dict(self.extra)
-        if self.measure == "rbf":
-            p["sigma_fraction"] = self.sigma_fraction
-        if self.estimator == "minibatch":
-            p["batch_size"] = self.batch_size
-        return json.dumps(p, sort_keys=True, separators=(",", ":"))
-
-
-def _recorded_layers(catalog: Catalog, model_id: int, probe_id: int) -> list[str]:
-    return [a.layer for a in catalog.list_activations(model_id, probe=probe_id)
-            if a.layer not in NOT_COMPARED]
-
-
-def resolve_layers(catalog: Catalog, model_id: int, spec: str, probe_id: int) -> list[str]:
-    """Expand a layer spec (names separated by commas, or an alias) for one model."""
-    layers = _recorded_layers(catalog, model_id, probe_id)
-    if not layers:
-        probe = catalog.get_probe_set(probe_id).name
-        raise NotFoundError(f"model {model_id} has no activations on probe set {probe!r}: "
-                            "run `zoo record` or `zoo activations import`")
-    out: list[str] = []
-    for name in (s.strip() for s in spec.split(",") if s.strip()):
-        if name == "all":
-            out.extend(layers)
-        elif name in ("logits", "last") and name not in layers:
-            out.append(layers[-1])
-        elif name == "penultimate" and name not in layers:
-            if len(layers) < 2:
-                raise InvalidInputError(f"model {model_id} has only one recorded layer")
-            out.append(layers[-2])
-        elif name == "first" and name not in layers:
-            out.append(layers[0])
-        elif name in layers:
-            out.append(name)
-        else:
-            raise NotFoundError(f"model {model_id} has no recorded layer {name!r} "
-                                f"(recorded: {', '.join(layers)})")
-    return list(dict.fromkeys(out))
-
-
-def resolve_probe(catalog: Catalog, model_ids: Sequence[int], probe: str | int | None) -> int:
-    """The probe set id to compare on: the given one, or the one all models share.
-
-    Raises ``AlignmentError`` naming the probe sets when the models were recorded on
-    different ones: representations are compared only on the same ordered samples.
-    """
-    for m in model_ids:
-        catalog.get_model(m)  # an unknown id is named as such
-    if probe is not None:
-        return catalog.get_probe_set(probe).id
-    per_model = {m: {a.probe_set_id for a in catalog.list_activations(m)} for m in model_ids}
-    for m, probes in per_model.items():
-        if not probes:
-            raise NotFoundError(f"model {m} has no recorded activations: run `zoo record` "
-                                "or `zoo activations import`")
-    shared = set.intersection(*per_model.values())
-    if len(shared) == 1:
-        return shared.pop()
-    names = {p.id: p.name for p in catalog.list_probe_sets()}
-    if not shared:
-        desc = "; ".join(f"model {m} on {', '.join(repr(names[p]) for p in sorted(ps))}"
-                         for m, ps in per_model.items())
-        raise AlignmentError(f"the models share no probe set ({desc}): record them on the "
-                             "same probe set to compare them")
-    raise InvalidInputError("the models share several probe sets "
-                            f"({', '.join(repr(names[p]) for p in sorted(shared))}): "
-                            "choose one with --probe")
+        return self.spec.params_json(self.options)
 
 
 #: How often a query re-reads the activation records when an array is replaced under it.
@@ -197,30 +135,13 @@ ATTEMPTS = 8
 
 def _key(a: Rep, b: Rep, probe_id: int, q: SimilarityQuery,
          records: dict[Rep, ActivationRecord]) -> tuple[Any, ...]:
-    lo, hi = (a, b) if a <= b else (b, a)  # CKA is symmetric: one cache row per pair
-    params = {**json.loads(q.params), SIMILARITY_SOURCE_KEYS[0]: records[lo].sha256,
-              SIMILARITY_SOURCE_KEYS[1]: records[hi].sha256}
-    return (lo.model_id, lo.layer, hi.model_id, hi.layer, probe_id, q.measure_name,
-            q.estimator, json.dumps(params, sort_keys=True, separators=(",", ":")),
-            CODE_VERSION)
-
-
-def _activations(catalog: Catalog, reps: set[Rep], probe_id: int, n: int
-                 ) -> dict[Rep, ActivationRecord]:
-    """The current activation record of every rep (one query per model)."""
-    by_model: dict[int, dict[str, ActivationRecord]] = {}
-    for m in sorted({r.model_id for r in reps}):
-        by_model[m] = {a.layer: a for a in catalog.list_activations(m, probe=probe_id)}
-    out = {}
-    for rep in reps:
-        rec = by_model[rep.model_id].get(rep.layer)
-        if rec is None:
-            rec = catalog.get_activation(rep.model_id, rep.layer, probe_id)  # names what exists
-        if rec.shape[0] != n:
-            raise AlignmentError(f"activations of {rep} have {rec.shape[0]} rows but the probe "
-                                 f"set has {n} samples: re-record them")
-        out[rep] = rec
-    return out
+    spec = q.spec
+    # a symmetric measure has one cache row per pair, keyed in sorted order
+    lo, hi = (a, b) if a <= b or not spec.symmetric else (b, a)
+    params = spec.params_json({**q.options, SIMILARITY_SOURCE_KEYS[0]: records[lo].sha256,
+                               SIMILARITY_SOURCE_KEYS[1]: records[hi].sha256})
+    return (lo.model_id, lo.layer, hi.model_id, hi.layer, probe_id, spec.cache_name,
+            q.estimator_name, params, spec.code_version)
 
 
 def _corrupt(rec: ActivationRecord) -> CorruptArrayError:
@@ -229,85 +150,86 @@ def _corrupt(rec: ActivationRecord) -> CorruptArrayError:
         "match their checksum: run `zoo check`")
 
 
-def _read(catalog: Catalog, rec: ActivationRecord) -> np.ndarray:
+def _read(arrays: ArrayStore, rec: ActivationRecord) -> np.ndarray:
     """A whole activation array, checked against the sha256 its record holds."""
-    data = catalog.arrays.read(rec.array_key)
+    data = arrays.read(rec.array_key)
     if array_sha256(data) != rec.sha256:
         raise _corrupt(rec)
     return data
 
 
-def _compute(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],
-             records: dict[Rep, ActivationRecord], q: SimilarityQuery) -> np.ndarray:
-    """Values for every (a, b) in ``reps_a`` x ``reps_b``: ``[len(a), len(b)]``."""
-    if q.estimator == "minibatch":
-        allreps = list(dict.fromkeys(reps_a + reps_b))
-        idx = {r: i for i, r in enumerate(allreps)}
-        m = minibatch_cka_matrix(_lockstep(catalog, [records[r] for r in allreps], q.batch_size))
-        return np.array([[m[idx[a], idx[b]] for b in reps_b] for a in reps_a])
-    load = {r: _read(catalog, records[r]) for r in set(reps_a) | set(reps_b)}
-    if q.measure == "linear":
-        if set(reps_a) == set(reps_b):  # a square block: each Gram/cross block once, mirrored
-            union = list(dict.fromkeys(reps_a))
-            pos = {r: i for i, r in enumerate(union)}
-            full = linear_cka_matrix([load[r] for r in union],
-                                     estimator=q.estimator)  # type: ignore[arg-type]
-            return full[np.ix_([pos[a] for a in reps_a], [pos[b] for b in reps_b])]
-        return linear_cka_cross([load[r] for r in reps_a], [load[r] for r in reps_b],
-                                estimator=q.estimator)  # type: ignore[arg-type]
-    hsic = hsic_unbiased if q.estimator == "unbiased" else hsic_biased
-    grams = {r: rbf_gram(x.reshape(x.shape[0], -1), q.sigma_fraction) for r, x in load.items()}
-    self_h = {r: hsic(g, g) for r, g in grams.items()}
-    out = np.empty((len(reps_a), len(reps_b)))
-    for i, a in enumerate(reps_a):
-        for j, b in enumerate(reps_b):
-            out[i, j] = hsic(grams[a], grams[b]) / np.sqrt(self_h[a] * self_h[b])
-    return out
+#: Computes the values of a block of pairs: ``(reps_a, reps_b, records, query)`` ->
+#: ``[len(reps_a), len(reps_b)]``; :func:`compute_block` in this process, or a cluster's.
+BlockCompute = Callable[[list[Rep], list[Rep], dict[Rep, ActivationRecord], SimilarityQuery],
+                        np.ndarray]
 
 
-def _lockstep(catalog: Catalog, records: list[ActivationRecord], rows: int
-              ) -> Iterator[list[np.ndarray]]:
-    """Yield aligned row blocks of several stored arrays; the last short block is merged.
+def compute_block(arrays: ArrayStore, reps_a: list[Rep], reps_b: list[Rep],
+                  records: dict[Rep, ActivationRecord], q: SimilarityQuery) -> np.ndarray:
+    """Values for every (a, b) in ``reps_a`` x ``reps_b`` in one batched pass.
 
-    Each array's blocks are hashed as they stream; after the last block an array
-    whose bytes differ from its record's sha256 raises ``CorruptArrayError``.
+    Reads each rep's array (``records[rep]``) from ``arrays``, checked against its
+    sha256, and calls the measure's all-pairs function once: on the square block of the
+    union when both sides hold the same reps (each pair once, mirrored), else on the
+    rectangle. Needs no catalog, so a cluster worker can run it on one block of a pair
+    matrix. A measure's ``ValueError`` becomes ``InvalidInputError`` naming ``model:layer``.
+
+    Shapes:
+        - **output:** ``[len(reps_a), len(reps_b)]`` float64
     """
-    arrays = [catalog.arrays.open_complete(r.array_key) for r in records]
-    digests = [array_hasher(a.dtype, tuple(a.shape)) for a in arrays]
-    n = records[0].shape[0]
-    starts = list(range(0, n, rows))
-    if len(starts) > 1 and n - starts[-1] < 4:
-        starts.pop()  # unbiased HSIC needs >= 4 rows: fold a tiny tail into the last block
-    for i, s in enumerate(starts):
-        e = starts[i + 1] if i + 1 < len(starts) else n
-        blocks = [np.ascontiguousarray(a[s:e]) for a in arrays]
-        for digest, block in zip(digests, blocks, strict=True):
-            digest.update(block.tobytes())
-        yield blocks
-    for rec, digest in zip(records, digests, strict=True):
-        if digest.hexdigest() != rec.sha256:
-            raise _corrupt(rec)
+    spec, est = q.spec, q.estimator_name
+    square = set(reps_a) == set(reps_b)
+    union = list(dict.fromkeys(reps_a + reps_b))
+    pos = {r: i for i, r in enumerate(union)}
+    try:
+        if est in spec.streamed:  # minibatches from the store, each chunk decoded once
+            rows = int(q.options["batch_size"])
+            blocks = lockstep(arrays, [records[r] for r in union], rows, _corrupt)
+            full = spec.function("stream_pairs")(blocks, labels=[str(r) for r in union])
+        elif square:
+            full = spec.pairs([_read(arrays, records[r]) for r in union], None, estimator=est,
+                              params=q.options, labels_x=[str(r) for r in union])
+        else:
+            load = {r: _read(arrays, records[r]) for r in union}
+            return np.asarray(spec.pairs(
+                [load[r] for r in reps_a], [load[r] for r in reps_b], estimator=est,
+                params=q.options, labels_x=[str(r) for r in reps_a],
+                labels_y=[str(r) for r in reps_b]), dtype=np.float64)
+    except ValueError as exc:
+        raise InvalidInputError(f"cannot compute {spec.title}: {exc}") from None
+    return np.asarray(full, dtype=np.float64)[np.ix_([pos[a] for a in reps_a],
+                                                     [pos[b] for b in reps_b])]
 
 
 def compare(catalog: Catalog, reps_a: Sequence[Rep], reps_b: Sequence[Rep],
-            query: SimilarityQuery) -> list[SimilarityRecord]:
+            query: SimilarityQuery, compute: BlockCompute | None = None,
+            listing: Listing | None = None) -> list[SimilarityRecord]:
     """Similarity of every ``a`` in ``reps_a`` with every ``b`` in ``reps_b``.
 
     Returns one record per (a, b), in row-major order, each flagged ``cached`` when
     it came from the catalog. Missing values are computed in one batched pass and
     stored; with ``query.recompute`` all are computed afresh and replace the cache.
+    ``compute`` computes the missing block (default: :func:`compute_block` here; a
+    cluster's splits it into tasks, :mod:`zoo.cluster`); this process writes the rows.
+    ``listing`` (from :func:`list_reps` for these models) saves listing them again.
     """
     model_ids = sorted({r.model_id for r in (*reps_a, *reps_b)})
-    probe_id = resolve_probe(catalog, model_ids, query.probe)
-    n = catalog.get_probe_set(probe_id).n_samples
+    if listing is None or not set(model_ids) <= set(listing.by_model) or (
+            query.probe is not None and query.probe not in (listing.probe.id,
+                                                            listing.probe.name)):
+        listing = list_reps(catalog, model_ids, query.probe)
     for attempt in range(ATTEMPTS):
-        records = _activations(catalog, {*reps_a, *reps_b}, probe_id, n)
+        if attempt:  # after a replace: the records as they are now, not before the pause
+            listing = list_reps(catalog, model_ids, listing.probe.id)
+        records = activation_records(catalog, listing, [*reps_a, *reps_b])
         try:
-            return _compare_once(catalog, list(reps_a), list(reps_b), query, probe_id, records)
+            return _compare_once(catalog, list(reps_a), list(reps_b), query, listing, records,
+                                 compute)
         except Exception:
             # an array replaced (or removed) under this query fails its read, its checksum or,
             # read half-deleted mid-stream, the measure: read the records again
-            now = _activations(catalog, {*reps_a, *reps_b}, probe_id, n)
+            now = activation_records(catalog, list_reps(catalog, model_ids, listing.probe.id),
+                                     [*reps_a, *reps_b])
             if all(now[r].array_key == records[r].array_key for r in records):
                 raise  # nothing was replaced: the damage is real
             time.sleep(0.02 * (attempt + random.random()))
@@ -317,9 +239,9 @@ def compare(catalog: Catalog, reps_a: Sequence[Rep], reps_b: Sequence[Rep],
 
 
 def _compare_once(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],
-                  query: SimilarityQuery, probe_id: int, records: dict[Rep, ActivationRecord]
-                  ) -> list[SimilarityRecord]:
-    n = catalog.get_probe_set(probe_id).n_samples
+                  query: SimilarityQuery, listing: Listing, records: dict[Rep, ActivationRecord],
+                  compute: BlockCompute | None = None) -> list[SimilarityRecord]:
+    probe_id, n = listing.probe.id, listing.probe.n_samples
     keys = {(a, b): _key(a, b, probe_id, query, records) for a in reps_a for b in reps_b}
     cached = {} if query.recompute else catalog.get_similarities(list(set(keys.values())))
     missing_a = [a for a in dict.fromkeys(reps_a) if any(keys[a, b] not in cached for b in reps_b)]
@@ -327,7 +249,10 @@ def _compare_once(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],
     if missing_a:
         needed_b = [b for b in dict.fromkeys(reps_b)
                     if any(keys[a, b] not in cached for a in missing_a)]
-        values = _compute(catalog, missing_a, needed_b, records, query)
+        if compute is None:
+            values = compute_block(catalog.arrays, missing_a, needed_b, records, query)
+        else:
+            values = compute(missing_a, needed_b, records, query)
         for i, a in enumerate(missing_a):
             for j, b in enumerate(needed_b):
                 k = keys[a, b]
@@ -335,17 +260,17 @@ def _compare_once(catalog: Catalog, reps_a: list[Rep], reps_b: list[Rep],
                     continue
                 fresh[k] = SimilarityRecord(
                     model_a_id=k[0], layer_a=k[1], model_b_id=k[2], layer_b=k[3],
-                    probe_set_id=probe_id, measure=query.measure_name,
-                    estimator=query.estimator, params=k[7], code_version=CODE_VERSION,
-                    value=float(values[i, j]), n=n)
+                    probe_set_id=probe_id, measure=k[5], estimator=k[6], params=k[7],
+                    code_version=k[8], value=float(values[i, j]), n=n)
         catalog.put_similarities(fresh.values(), replace=query.recompute)
     out = []
+    params = query.params
     for a in reps_a:
         for b in reps_b:
             rec = cached.get(keys[a, b]) or fresh[keys[a, b]]
             # report in the caller's orientation (the cache stores each pair once), with the
             # query's own parameters (the checksums in the key are the cache's business)
             out.append(SimilarityRecord(a.model_id, a.layer, b.model_id, b.layer, probe_id,
-                                        rec.measure, rec.estimator, query.params,
+                                        rec.measure, rec.estimator, params,
                                         rec.code_version, rec.value, rec.n, cached=rec.cached))
     return out

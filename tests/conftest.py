@@ -191,7 +191,7 @@ def dask_cluster(request: pytest.FixtureRequest) -> Iterator[str]:
         pytest.skip(f"no Dask: {exc} (pip install 'dask[distributed]')")
     try:
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None,
+                               host="127.0.0.1", dashboard_address=":0",
                                worker_dashboard_address=None,
                                env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     except Exception as exc:

@@ -78,7 +78,7 @@ def check_paired(x: F64, y: F64, names: tuple[str, str] = ("X", "Y")) -> None:
         )
 
 
-def center_columns(x: F64, name: str = "X") -> F64:
+def center_columns(x: F64, name: str = "X", measure: str = "CKA") -> F64:
     """Subtract the column means, :math:`X_c = H X` with :math:`H = I - \\frac{1}{n}11^\\top`.
 
     Raises:
@@ -88,7 +88,8 @@ def center_columns(x: F64, name: str = "X") -> F64:
     xc = x - x.mean(axis=0, keepdims=True)
     scale = float(np.abs(x).max())
     if float(np.abs(xc).max()) <= _ZERO_VARIANCE_RTOL * scale or scale == 0.0:
-        raise ValueError(f"{name} has zero variance (all samples are equal); CKA is undefined")
+        raise ValueError(
+            f"{name} has zero variance (all samples are equal); {measure} is undefined")
     return xc
 
 
@@ -175,19 +176,49 @@ def check_estimator(estimator: str) -> bool:
     return estimator == "unbiased"
 
 
-def prepare_reps(reps: Sequence[ArrayLike], prefix: str, unbiased: bool) -> list[F64]:
-    """Flatten, validate and column-centre representations that must share ``n`` samples."""
+def rep_labels(k: int, prefix: str, labels: Sequence[str] | None) -> list[str]:
+    """Names of ``k`` representations in error messages: ``labels``, or ``prefix[i]``."""
+    if labels is None:
+        return [f"{prefix}[{i}]" for i in range(k)]
+    if len(labels) != k:
+        raise ValueError(f"{len(labels)} labels given for {k} representations")
+    return list(labels)
+
+
+def as_sample_list(reps: Sequence[ArrayLike], prefix: str, min_samples: int,
+                   labels: Sequence[str] | None = None) -> tuple[list[F64], list[str]]:
+    """:func:`as_samples` of each rep, checked to share ``n``; also returns their labels."""
     if len(reps) == 0:
         raise ValueError(f"{prefix} must contain at least one representation")
-    out = [as_samples(r, f"{prefix}[{i}]", min_samples=4 if unbiased else 2)
-           for i, r in enumerate(reps)]
+    names = rep_labels(len(reps), prefix, labels)
+    out = [as_samples(r, name, min_samples=min_samples) for r, name in zip(reps, names,
+                                                                           strict=True)]
     for i, r in enumerate(out[1:], start=1):
         if r.shape[0] != out[0].shape[0]:
             raise ValueError(
                 f"all representations must have the same number of samples: "
-                f"{prefix}[0] has {out[0].shape[0]}, {prefix}[{i}] has {r.shape[0]}"
+                f"{names[0]} has {out[0].shape[0]}, {names[i]} has {r.shape[0]}"
             )
-    return [center_columns(r, f"{prefix}[{i}]") for i, r in enumerate(out)]
+    return out, names
+
+
+def check_same_n(xs: Sequence[F64], ys: Sequence[F64], names: tuple[str, str]) -> None:
+    """Raise ``ValueError`` unless two lists of ``(n, d)`` reps share ``n``."""
+    if xs[0].shape[0] != ys[0].shape[0]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same number of samples: "
+            f"{names[0]} has {xs[0].shape[0]}, {names[1]} has {ys[0].shape[0]}"
+        )
+
+
+def prepare_reps(reps: Sequence[ArrayLike], prefix: str, unbiased: bool,
+                 labels: Sequence[str] | None = None) -> list[F64]:
+    """Flatten, validate and column-centre representations that must share ``n`` samples.
+
+    Errors name each rep by ``labels[i]`` when given, else ``prefix[i]``.
+    """
+    out, names = as_sample_list(reps, prefix, 4 if unbiased else 2, labels)
+    return [center_columns(r, name) for r, name in zip(out, names, strict=True)]
 
 
 def normalise(hsic_ab: F64, self_a: F64, self_b: F64,

@@ -35,20 +35,21 @@ from collections.abc import Sequence
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
-import torch
 from numpy.typing import ArrayLike
 
 from analysis.measures._prepare import (
     F64,
     Estimator,
     check_estimator,
+    check_same_n,
     column_offsets,
     normalise,
     prepare_reps,
+    rep_labels,
     row_sq_norms,
 )
 
-__all__ = ["linear_cka_cross", "linear_cka_matrix"]
+__all__ = ["linear_cka_cross", "linear_cka_matrix", "linear_cka_pairs"]
 
 Method: TypeAlias = Literal["auto", "features", "gram"]
 
@@ -57,6 +58,13 @@ _BLOCK_ELEMENTS = 1 << 22
 #: Gram-side multiply-adds from which the work runs in torch rather than NumPy.
 _TORCH_MIN_MACS = 1 << 27
 _SQRT2 = float(np.sqrt(2.0))
+
+
+def _torch() -> Any:
+    """torch, imported on first use (only large Gram-side problems need it)."""
+    import torch
+
+    return torch
 
 
 def _use_features(method: Method, feature_cost: float, gram_cost: float) -> bool:
@@ -122,7 +130,7 @@ class _GramRows:
     def __init__(self, reps: Sequence[F64], unbiased: bool, use_torch: bool) -> None:
         widths = [r.shape[1] for r in reps]
         self.order = sorted(range(len(reps)), key=widths.__getitem__)
-        wrap = torch.from_numpy if use_torch else np.asarray
+        wrap = _torch().from_numpy if use_torch else np.asarray
         self.groups: list[Any] = []
         for _, members in itertools.groupby(self.order, key=widths.__getitem__):
             idx = list(members)
@@ -132,7 +140,7 @@ class _GramRows:
         self.q: Any = None  # (k, n) squared row norms, for U-centring
         if unbiased:
             self.q = wrap(row_sq_norms([reps[i] for i in self.order]).T.copy())
-        self.matmul: Any = torch.bmm if use_torch else np.matmul
+        self.matmul: Any = _torch().bmm if use_torch else np.matmul
 
     def block(self, s: int, e: int, out: Any) -> Any:
         n, r = self.n, e - s
@@ -167,7 +175,7 @@ def _gram_inner(a: Sequence[F64], b: Sequence[F64] | None, unbiased: bool) -> tu
     ka, kb = len(a), 0 if b is None else len(b)
     width = sum(x.shape[1] for x in (*a, *(b or ())))
     use_torch = n * n * width / 2 >= _TORCH_MIN_MACS
-    wrap: Any = torch.from_numpy if use_torch else np.asarray
+    wrap: Any = _torch().from_numpy if use_torch else np.asarray
     ga = _GramRows(a, unbiased, use_torch)
     gb = None if b is None else _GramRows(b, unbiased, use_torch)
     rows = max(1, min(n, _BLOCK_ELEMENTS // ((ka + kb) * n)))
@@ -228,7 +236,7 @@ def hsic_cross(a: Sequence[F64], b: Sequence[F64], unbiased: bool,
 
 
 def linear_cka_matrix(reps: Sequence[ArrayLike], estimator: Estimator = "biased",
-                      *, method: Method = "auto") -> F64:
+                      *, method: Method = "auto", labels: Sequence[str] | None = None) -> F64:
     r"""All-pairs linear CKA of ``k`` representations of the same ``n`` samples.
 
     .. math::
@@ -248,6 +256,7 @@ def linear_cka_matrix(reps: Sequence[ArrayLike], estimator: Estimator = "biased"
         estimator: ``"biased"`` (:math:`\mathrm{HSIC}_0`) or ``"unbiased"``
             (:math:`\mathrm{HSIC}_1`, Song et al. 2012) (default: ``"biased"``).
         method: ``"auto"``, ``"features"`` or ``"gram"`` (default: ``"auto"``).
+        labels: Names of the reps in error messages (default: ``reps[i]``).
 
     Returns:
         The symmetric ``(k, k)`` float64 matrix, ones on the diagonal up to round-off.
@@ -260,16 +269,18 @@ def linear_cka_matrix(reps: Sequence[ArrayLike], estimator: Estimator = "biased"
         reps[i] (n, d_i) -> (k, k)
     """
     unbiased = check_estimator(estimator)
-    xs = prepare_reps(reps, "reps", unbiased)
+    names = rep_labels(len(reps), "reps", labels)
+    xs = prepare_reps(reps, "reps", unbiased, names)
     h = hsic_matrix(xs, unbiased, method)
     d = np.diag(h).copy()
-    labels = [f"reps[{i}]" for i in range(len(xs))]
-    out = normalise(h, d, d, labels, labels)
+    out = normalise(h, d, d, names, names)
     return (out + out.T) / 2
 
 
 def linear_cka_cross(reps_a: Sequence[ArrayLike], reps_b: Sequence[ArrayLike],
-                     estimator: Estimator = "biased", *, method: Method = "auto") -> F64:
+                     estimator: Estimator = "biased", *, method: Method = "auto",
+                     labels_a: Sequence[str] | None = None,
+                     labels_b: Sequence[str] | None = None) -> F64:
     r"""Linear CKA between every representation of ``reps_a`` and every one of ``reps_b``.
 
     .. math::
@@ -288,6 +299,8 @@ def linear_cka_cross(reps_a: Sequence[ArrayLike], reps_b: Sequence[ArrayLike],
         reps_b: ``kb`` arrays of shape ``(n, ...)``.
         estimator: ``"biased"`` or ``"unbiased"`` (default: ``"biased"``).
         method: ``"auto"``, ``"features"`` or ``"gram"`` (default: ``"auto"``).
+        labels_a: Names of ``reps_a`` in error messages (default: ``reps_a[i]``).
+        labels_b: Names of ``reps_b`` in error messages (default: ``reps_b[j]``).
 
     Returns:
         The ``(ka, kb)`` float64 matrix.
@@ -299,13 +312,26 @@ def linear_cka_cross(reps_a: Sequence[ArrayLike], reps_b: Sequence[ArrayLike],
         reps_a[i] (n, d_i), reps_b[j] (n, e_j) -> (ka, kb)
     """
     unbiased = check_estimator(estimator)
-    xa = prepare_reps(reps_a, "reps_a", unbiased)
-    xb = prepare_reps(reps_b, "reps_b", unbiased)
-    if xa[0].shape[0] != xb[0].shape[0]:
-        raise ValueError(
-            "reps_a and reps_b must have the same number of samples: "
-            f"reps_a has {xa[0].shape[0]}, reps_b has {xb[0].shape[0]}"
-        )
+    names_a = rep_labels(len(reps_a), "reps_a", labels_a)
+    names_b = rep_labels(len(reps_b), "reps_b", labels_b)
+    xa = prepare_reps(reps_a, "reps_a", unbiased, names_a)
+    xb = prepare_reps(reps_b, "reps_b", unbiased, names_b)
+    check_same_n(xa, xb, ("reps_a", "reps_b"))
     h, na, nb = hsic_cross(xa, xb, unbiased, method)
-    return normalise(h, na, nb, [f"reps_a[{i}]" for i in range(len(xa))],
-                     [f"reps_b[{j}]" for j in range(len(xb))])
+    return normalise(h, na, nb, names_a, names_b)
+
+
+def linear_cka_pairs(xs: Sequence[ArrayLike], ys: Sequence[ArrayLike] | None = None, *,
+                     estimator: Estimator = "biased", labels_x: Sequence[str] | None = None,
+                     labels_y: Sequence[str] | None = None) -> F64:
+    """The measure registry's all-pairs entry for linear CKA (``analysis.measure_registry``).
+
+    ``ys=None`` is the square :func:`linear_cka_matrix` of ``xs`` (each block once, mirrored);
+    otherwise the ``(kx, ky)`` :func:`linear_cka_cross`. Errors name reps by their labels.
+
+    Shapes:
+        xs[i] (n, d_i), ys[j] (n, e_j) -> (kx, ky), or (kx, kx) when ``ys`` is None
+    """
+    if ys is None:
+        return linear_cka_matrix(xs, estimator, labels=labels_x)
+    return linear_cka_cross(xs, ys, estimator, labels_a=labels_x, labels_b=labels_y)

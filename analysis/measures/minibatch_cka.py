@@ -13,20 +13,22 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from analysis.measures._prepare import F64, normalise, prepare_reps
+from analysis.measures._prepare import F64, normalise, prepare_reps, rep_labels
 from analysis.measures.cka_matrix import hsic_matrix
 
 __all__ = ["minibatch_cka", "minibatch_cka_matrix"]
 
 
-def _accumulate(batches: Iterable[Sequence[ArrayLike]]) -> F64:
+def _accumulate(batches: Iterable[Sequence[ArrayLike]],
+                labels: Sequence[str] | None = None) -> F64:
     """Sum the per-minibatch ``(k, k)`` HSIC_1 matrices (the 1/m of the mean cancels)."""
     total: F64 | None = None
     widths: list[int] = []
     for i, batch in enumerate(batches):
         if isinstance(batch, np.ndarray) or len(batch) == 0:
             raise ValueError(f"minibatch {i} must be a sequence of arrays, one per model")
-        reps = prepare_reps(batch, f"minibatch {i}: rep", unbiased=True)
+        names = None if labels is None else [f"{x} (minibatch {i})" for x in labels]
+        reps = prepare_reps(batch, f"minibatch {i}: rep", unbiased=True, labels=names)
         shape = [r.shape[1] for r in reps]
         if total is None:
             widths = shape
@@ -91,7 +93,8 @@ def _as_pairs(batches: Iterable[tuple[ArrayLike, ArrayLike]]) -> Iterable[Sequen
         yield batch
 
 
-def minibatch_cka_matrix(batches: Iterable[Sequence[ArrayLike]]) -> F64:
+def minibatch_cka_matrix(batches: Iterable[Sequence[ArrayLike]],
+                         labels: Sequence[str] | None = None) -> F64:
     r"""All-pairs minibatch CKA of ``k`` representations streamed together.
 
     .. math::
@@ -109,6 +112,7 @@ def minibatch_cka_matrix(batches: Iterable[Sequence[ArrayLike]]) -> F64:
         batches: Iterable of minibatches, each a sequence of ``k`` arrays of shape
             ``(b, ...)`` holding the same ``b`` samples (:math:`b \ge 4`); ``k`` and the
             feature sizes must not change between minibatches.
+        labels: Names of the ``k`` representations in error messages (default: ``rep i``).
 
     Returns:
         The symmetric ``(k, k)`` float64 matrix.
@@ -119,7 +123,7 @@ def minibatch_cka_matrix(batches: Iterable[Sequence[ArrayLike]]) -> F64:
     Shapes:
         per minibatch [(b, d_1), ..., (b, d_k)] -> (k, k)
     """
-    total = _accumulate(batches)
-    labels = [f"rep {i}" for i in range(total.shape[0])]
-    out = normalise(total, total.diagonal(), total.diagonal(), labels, labels)
+    total = _accumulate(batches, labels)
+    names = rep_labels(total.shape[0], "rep", labels)
+    out = normalise(total, total.diagonal(), total.diagonal(), names, names)
     return (out + out.T) / 2

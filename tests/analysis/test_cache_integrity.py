@@ -77,7 +77,8 @@ def test_queries_racing_replace_never_cache_stale_values(db_url: str, tmp_path: 
         while proc.poll() is None:
             for estimator in ("biased", "minibatch"):
                 try:
-                    compare(cat, [A], [B], SimilarityQuery(estimator=estimator, batch_size=64))
+                    compare(cat, [A], [B],
+                            SimilarityQuery(estimator=estimator, options={"batch_size": 64}))
                 except Exception as exc:
                     failures.append(f"{type(exc).__name__}: {exc}")
                 queries += 1
@@ -119,7 +120,8 @@ def test_a_missing_chunk_is_an_error_not_zeros(sqlite_catalog: Catalog, tmp_path
     for estimator in ("biased", "minibatch"):
         with pytest.raises(CorruptArrayError, match=r"missing 1 of 8 chunks.*zoo check"):
             compare(cat, [A], [Rep(2, "deep")],
-                    SimilarityQuery(estimator=estimator, batch_size=64, recompute=True))
+                    SimilarityQuery(estimator=estimator, options={"batch_size": 64},
+                                    recompute=True))
     with pytest.raises(CorruptArrayError, match="zoo check"):
         cat.arrays.read_rows(rec.array_key, [0, 100])
     assert cat.check().mismatched == (rec.array_key,)

@@ -80,7 +80,7 @@ def test_rbf_and_unbiased(populated: tuple[Catalog, dict[str, np.ndarray]], esti
 def test_minibatch_streams_from_store(populated: tuple[Catalog, dict[str, np.ndarray]]) -> None:
     cat, acts = populated
     rec = compare(cat, [Rep(1, "fc1")], [Rep(2, "fc2")],
-                  SimilarityQuery(estimator="minibatch", batch_size=40))[0]
+                  SimilarityQuery(estimator="minibatch", options={"batch_size": 40}))[0]
     x, y = acts["1:fc1"], acts["2:fc2"]
     expected = minibatch_cka((x[s:s + 40], y[s:s + 40]) for s in range(0, N, 40))
     assert rec.value == pytest.approx(expected, abs=1e-9)

@@ -47,9 +47,13 @@ def query_options(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, probe: str | None, measure: str, estimator: str,
                 sigma_fraction: float, batch_size: int, recompute: bool, **kwargs: Any) -> Any:
+        from analysis.measure_registry import measure_spec
         from analysis.similarity import SimilarityQuery
 
-        query = SimilarityQuery(measure, estimator, probe, sigma_fraction, batch_size, recompute)
+        given = {"sigma_fraction": sigma_fraction, "batch_size": batch_size}
+        names = {p.name for p in measure_spec(measure).params}
+        query = SimilarityQuery(measure, estimator, probe,
+                                {k: v for k, v in given.items() if k in names}, recompute)
         return fn(*args, query=query, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -194,7 +198,7 @@ def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: s
     _emit(frame, as_json, f"CKA of model {model_a} vs model {model_b}")
     pivot = frame.pivot(index="layer_a", columns="layer_b", values="value")
     pivot = pivot.loc[list(dict.fromkeys(frame["layer_a"])), list(dict.fromkeys(frame["layer_b"]))]
-    title = f"{query.measure} CKA ({query.estimator}), model {model_a} vs {model_b}"
+    title = f"{query.spec.title} ({query.estimator}), model {model_a} vs {model_b}"
     if out:
         from analysis.plots import plot_similarity_heatmap
 
@@ -235,14 +239,14 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
     else:
         print_table([{"": i, **{c: f"{v:.3f}" for c, v in row.items()}}
                      for i, row in frame.iterrows()], ["", *frame.columns],
-                    title=f"{query.measure} CKA ({query.estimator}), layer {layer}")
+                    title=f"{query.spec.title} ({query.estimator}), layer {layer}")
         stderr.print(f"{len(ids)} models, {frame.attrs['cached']} of {len(records)} "
                      "values from the cache")
     if out:
         from analysis.plots import plot_similarity_heatmap
 
         plot_similarity_heatmap(frame.to_numpy(), list(frame.index), list(frame.columns),
-                                f"{query.measure} CKA, layer {layer}", out)
+                                f"{query.spec.title}, layer {layer}", out)
         stderr.print(f"heatmap saved to {out}")
 
 

@@ -7,6 +7,12 @@ trainings, recordings, and blocks of a pair matrix. An executor registry hides w
 they run behind ``concurrent.futures.Executor``.
 """
 
+from zoo.cluster._catalog_tasks import (
+    catalog_location,
+    map_catalog_tasks,
+    record_models,
+    train_models,
+)
 from zoo.cluster._executors import (
     CLUSTER_ENV,
     EXECUTORS,
@@ -27,10 +33,14 @@ __all__ = [
     "ExecutorSpec",
     "block_compute",
     "block_size",
+    "catalog_location",
     "connect",
+    "map_catalog_tasks",
     "one_thread_call",
     "open_executor",
+    "record_models",
     "resolve_cluster",
     "shared_root",
     "slots",
+    "train_models",
 ]

@@ -38,6 +38,8 @@ CLUSTER_ENV = "ZOO_CLUSTER"
 #: How often a task that raised is run again on a cluster; a task whose worker died is
 #: rescheduled by the scheduler itself (``distributed.scheduler.allowed-failures``).
 RETRIES = 2
+#: Seconds to wait for a scheduler to answer (``ZOO_CLUSTER_TIMEOUT`` overrides).
+CONNECT_TIMEOUT = 10.0
 
 
 class ClusterError(ZooError):
@@ -76,7 +78,8 @@ def connect(address: str) -> Any:
         raise ClusterError(f"--cluster needs dask.distributed: pip install "
                            f"'dask[distributed]' ({exc})") from exc
     try:
-        return Client(address, timeout="10s", set_as_default=False)
+        timeout = float(os.environ.get("ZOO_CLUSTER_TIMEOUT") or CONNECT_TIMEOUT)
+        return Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"no Dask scheduler answers at {address!r} ({exc}): start one with "
                            "`dask scheduler` and `dask worker ADDRESS`, or check --cluster / "
