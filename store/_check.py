@@ -132,11 +132,8 @@ class CheckMixin(CatalogBase):
                 # decided again under the lock: a registration cannot be half done now, so
                 # an unreferenced key is either still being written (its writer is alive)
                 # or a true orphan; the decision made before the lock may be stale
-                gone = [k for k in orphans
-                        if k not in referenced and not self.arrays.being_written(k)]
-                for key in gone:
-                    self.arrays.delete(key)
-                return gone
+                return [k for k in orphans
+                        if k not in referenced and self.arrays.delete_orphan(k)]
 
         return retry_locked(_do) if orphans else []
 
