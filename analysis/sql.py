@@ -20,10 +20,16 @@ models_wide       every ``models`` column + dataset, population (names), tags (s
 model_tags        one row per (model, tag): model_id, tag, kind, name, seed, dataset
 model_metrics     metrics joined to models: model_id, metric, value, step, split, kind,
                   model_name, seed, dataset
+layer_order       each model's recorded layers on a probe set in recording order (the
+                  order layer aliases follow): model_id, probe_set_id, layer, position
+                  (1 = first), from_end (1 = logits, 2 = penultimate); predictions excluded
 similarity_pairs  similarities joined to both models and the probe set: id, model_a_id,
                   layer_a, model_b_id, layer_b, kind_a, kind_b, seed_a, seed_b, dataset_a,
-                  dataset_b, name_a, name_b, tags_a, tags_b, probe_set, measure, estimator,
-                  params, value, n, code_version, created_at
+                  dataset_b, name_a, name_b, tags_a, tags_b, probe_set, same_model (a model
+                  against itself), layer_from_end_a, layer_from_end_b (2 = penultimate),
+                  measure, estimator, params, value, n, code_version, created_at. An honest
+                  average filters one measure and estimator, one layer (e.g. both
+                  layer_from_end = 2) and NOT same_model.
 prediction_agreements  per pair of models on a probe set: acc_a, acc_b, agreement, kappa,
                   both_correct, only_a_correct, only_b_correct, neither_correct (fractions)
 ensembles         per pair: accuracy of the averaged-logits ensemble, gain_best, gain_mean
@@ -91,6 +97,12 @@ _CONVENIENCE = {
         LEFT JOIN populations p ON p.id = m.population_id
         LEFT JOIN (SELECT model_id, list(tag ORDER BY tag) AS tags FROM tags GROUP BY model_id)
              t ON t.model_id = m.id""",
+    "layer_order": """
+        SELECT model_id, probe_set_id, layer,
+               row_number() OVER (PARTITION BY model_id, probe_set_id ORDER BY id) AS position,
+               row_number() OVER (PARTITION BY model_id, probe_set_id ORDER BY id DESC)
+                   AS from_end
+        FROM activations WHERE layer <> 'predictions'""",
     "model_tags": """
         SELECT t.model_id, t.tag, m.kind, m.name, m.seed, d.name AS dataset
         FROM tags t JOIN models m ON m.id = t.model_id
@@ -105,9 +117,15 @@ _CONVENIENCE = {
                a.kind AS kind_a, b.kind AS kind_b, a.seed AS seed_a, b.seed AS seed_b,
                a.dataset AS dataset_a, b.dataset AS dataset_b, a.name AS name_a,
                b.name AS name_b, a.tags AS tags_a, b.tags AS tags_b, p.name AS probe_set,
+               s.model_a_id = s.model_b_id AS same_model,
+               la.from_end AS layer_from_end_a, lb.from_end AS layer_from_end_b,
                s.measure, s.estimator, s.params, s.value, s.n, s.code_version, s.created_at
         FROM similarities s JOIN models_wide a ON a.id = s.model_a_id
-        JOIN models_wide b ON b.id = s.model_b_id JOIN probe_sets p ON p.id = s.probe_set_id""",
+        JOIN models_wide b ON b.id = s.model_b_id JOIN probe_sets p ON p.id = s.probe_set_id
+        LEFT JOIN layer_order la ON la.model_id = s.model_a_id AND la.layer = s.layer_a
+             AND la.probe_set_id = s.probe_set_id
+        LEFT JOIN layer_order lb ON lb.model_id = s.model_b_id AND lb.layer = s.layer_b
+             AND lb.probe_set_id = s.probe_set_id""",
     **{view: f"""
         SELECT x.*, a.kind AS kind_a, b.kind AS kind_b, a.seed AS seed_a, b.seed AS seed_b,
                p.name AS probe_set

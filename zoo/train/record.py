@@ -153,6 +153,22 @@ def _to_numpy(tensor: Tensor) -> np.ndarray:
     return tensor.cpu().numpy()
 
 
+def _repeated_layers(blocks: dict[str, Tensor]) -> dict[str, str]:
+    """``{later: earlier}`` for layers whose block is an earlier layer's tensor or equals it
+    exactly (same shape, same values; constant blocks such as dead ReLUs never count)."""
+    out: dict[str, str] = {}
+    kept: list[tuple[str, Tensor]] = []
+    for name, block in blocks.items():
+        same = next((k for k, b in kept if b is block or (
+            b.shape == block.shape and b.dtype == block.dtype and block.numel() > 1
+            and bool((block != block.flatten()[0]).any()) and torch.equal(b, block))), None)
+        if same is None:
+            kept.append((name, block))
+        else:
+            out[name] = same
+    return out
+
+
 def _resolve_layers(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
     """Check the requested layer names against ``model.named_modules()``."""
     if layers is None:
@@ -184,6 +200,7 @@ def record_activations(
     collate: Collate | None = None,
     reduce_conv: str = "mean",
     progress: bool = True,
+    aliases: dict[str, str] | None = None,
 ) -> dict[str, tuple[int, ...]]:
     """Record layer outputs of ``model`` on ``dataset`` into ``sink``, streaming.
 
@@ -204,6 +221,10 @@ def record_activations(
         collate: optional custom collate function.
         reduce_conv: ``"mean"`` or ``"flatten"`` for conv maps (module docstring).
         progress: show a Rich progress bar (only on a terminal).
+        aliases: filled with ``{layer: earlier layer}`` for each requested layer whose
+            (reduced) output is the very tensor, or exactly the values, an earlier layer
+            gave on the first batch (the CNN's ``pool`` is the spatial mean of
+            ``features.{K-1}``): such a layer is recorded once, under the earlier name.
 
     Returns:
         Full array shape ``(n, *shape_per_sample)`` per recorded name: the
@@ -225,6 +246,7 @@ def record_activations(
     shapes: dict[str, tuple[int, ...]] = {}
     handles: list[RemovableHandle] = []
     was_training = model.training
+    alias_of: dict[str, str] = {}
 
     def make_hook(name: str) -> Any:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
@@ -251,6 +273,12 @@ def record_activations(
                             "record a module that runs exactly once"
                         )
                     blocks[name] = _reduce(outs[0], reduce_conv)
+                if start == 0:  # the first batch decides which layers repeat another
+                    alias_of.update(_repeated_layers(blocks))
+                    if aliases is not None:
+                        aliases.update(alias_of)
+                for name in alias_of:
+                    blocks.pop(name, None)
                 if "logits" not in blocks:
                     blocks["logits"] = logits
                 blocks["predictions"] = logits.argmax(dim=1).long()
