@@ -34,6 +34,7 @@ __all__ = [
     "ParamSpec",
     "measure_names",
     "measure_spec",
+    "measure_specs",
     "register_measure",
 ]
 
@@ -109,6 +110,8 @@ class MeasureSpec:
         aliases: Other accepted names (``linear`` for ``linear_cka``).
         reference: The paper defining it.
         code_version: Part of the cache key; bump when the numbers could change.
+        family: A group of measures with a CLI shortcut (``cka``: ``zoo cka`` and
+            ``zoo cka-matrix`` offer these, by their first alias).
     """
 
     name: str
@@ -125,6 +128,7 @@ class MeasureSpec:
     aliases: tuple[str, ...] = ()
     reference: str = ""
     code_version: str = DEFAULT_CODE_VERSION
+    family: str = ""
 
     def __post_init__(self) -> None:
         if not self.cache_name:
@@ -207,6 +211,7 @@ BUILTIN: tuple[MeasureSpec, ...] = (
         streamed=("minibatch",),
         stream_pairs="analysis.measures.minibatch_cka:minibatch_cka_matrix",
         aliases=("linear",), reference=_KORNBLITH + "; minibatch: Nguyen et al., ICLR 2021",
+        family="cka",
     ),
     MeasureSpec(
         name="rbf_cka", title="RBF CKA", kind="similarity", symmetric=True,
@@ -214,7 +219,7 @@ BUILTIN: tuple[MeasureSpec, ...] = (
         all_pairs="analysis.measures.rbf_cka:rbf_cka_pairs",
         params=(ParamSpec("sigma_fraction", 0.8, "RBF bandwidth as a fraction of the median "
                           "pairwise distance.", minimum=0.0, exclusive_minimum=True),),
-        aliases=("rbf",), reference=_KORNBLITH,
+        aliases=("rbf",), reference=_KORNBLITH, family="cka",
     ),
     MeasureSpec(
         name="procrustes", title="Procrustes distance", kind="distance", symmetric=True,
@@ -264,6 +269,11 @@ def measure_names(aliases: bool = False) -> list[str]:
     """Registered measure names in registration order (with their aliases if asked)."""
     names = list(_REGISTRY)
     return names + list(_ALIASES) if aliases else names
+
+
+def measure_specs(family: str | None = None) -> list[MeasureSpec]:
+    """Registered specs in registration order, optionally only one ``family``."""
+    return [s for s in _REGISTRY.values() if family is None or s.family == family]
 
 
 def measure_spec(name: str) -> MeasureSpec:

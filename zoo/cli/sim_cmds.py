@@ -30,33 +30,76 @@ __all__ = ["register_commands"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def query_options(fn: F) -> F:
-    """The options every similarity command shares; passes a ``SimilarityQuery`` as ``query``."""
+def _param_options(specs: list[Any]) -> list[Any]:
+    """One ``--flag`` per parameter of ``specs`` (type, range and default from the registry)."""
+    out, seen = [], set()
+    for spec in specs:
+        for p in spec.params:
+            if p.name in seen:
+                continue
+            seen.add(p.name)
+            if isinstance(p.default, int):
+                kind: Any = click.IntRange(p.minimum, p.maximum)
+            else:
+                kind = click.FloatRange(p.minimum, p.maximum, min_open=p.exclusive_minimum)
+            out.append(click.option(p.flag, p.name, type=kind, default=None,
+                                    help=f"{p.help} [default: {p.default}]"))
+    return out
 
-    @click.option("--probe", help="Probe set (name or id); default: the one the models share.")
-    @click.option("--measure", type=click.Choice(["linear", "rbf"]), default="linear",
-                  show_default=True, help="Linear CKA or kernel CKA with an RBF kernel.")
-    @click.option("--estimator", type=click.Choice(["biased", "unbiased", "minibatch"]),
-                  default="biased", show_default=True,
-                  help="HSIC estimator; minibatch streams the arrays (linear only).")
-    @click.option("--sigma-fraction", type=float, default=0.8, show_default=True,
-                  help="RBF bandwidth as a fraction of the median pairwise distance.")
-    @click.option("--batch-size", type=int, default=256, show_default=True,
-                  help="Rows per minibatch for --estimator minibatch.")
-    @click.option("--recompute", is_flag=True, help="Ignore the cache and recompute.")
-    @functools.wraps(fn)
-    def wrapper(*args: Any, probe: str | None, measure: str, estimator: str,
-                sigma_fraction: float, batch_size: int, recompute: bool, **kwargs: Any) -> Any:
-        from analysis.measure_registry import measure_spec
-        from analysis.similarity import SimilarityQuery
 
-        given = {"sigma_fraction": sigma_fraction, "batch_size": batch_size}
-        names = {p.name for p in measure_spec(measure).params}
-        query = SimilarityQuery(measure, estimator, probe,
-                                {k: v for k, v in given.items() if k in names}, recompute)
-        return fn(*args, query=query, **kwargs)
+def _query_options(family: str | None) -> Callable[[F], F]:
+    """Options choosing a measure of the registry (one ``family``, or all) and its parameters.
 
-    return wrapper  # type: ignore[return-value]
+    The choices, the estimators and every parameter's flag, range and default are read
+    from :mod:`analysis.measure_registry`; the command gets a ``SimilarityQuery`` as
+    ``query``. A parameter the chosen measure does not have is one ``Error:`` line.
+    """
+    from analysis.measure_registry import measure_specs
+
+    specs = measure_specs(family)
+    names = [s.aliases[0] if family and s.aliases else s.name for s in specs]
+    estimators = list(dict.fromkeys(e for s in specs for e in s.estimators))
+    defaults = ", ".join(f"{n}: {s.default_estimator}" for n, s in zip(names, specs,
+                                                                        strict=True))
+    options = [
+        click.option("--probe", help="Probe set (name or id); default: the one the models "
+                                     "share."),
+        click.option("--measure", type=click.Choice(names), default=names[0],
+                     show_default=True,
+                     help="; ".join(f"{n}: {s.title}" for n, s in zip(names, specs,
+                                                                      strict=True)) + "."),
+        click.option("--estimator", type=click.Choice(estimators), default=None,
+                     help=f"Estimator (default per measure: {defaults}); minibatch streams "
+                          "the arrays."),
+        *_param_options(specs),
+        click.option("--recompute", is_flag=True, help="Ignore the cache and recompute."),
+    ]
+    # every registered parameter: the general command shares this wrapper (see _with_any_measure)
+    param_names = list(dict.fromkeys(p.name for s in measure_specs() for p in s.params))
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, probe: str | None, measure: str, estimator: str | None,
+                    recompute: bool, **kwargs: Any) -> Any:
+            from analysis.similarity import SimilarityQuery
+
+            given = {n: kwargs.pop(n) for n in param_names if n in kwargs}
+            query = SimilarityQuery(measure, estimator, probe,
+                                    {k: v for k, v in given.items() if v is not None},
+                                    recompute)
+            return fn(*args, query=query, **kwargs)
+
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+#: The options of the CKA shortcuts (zoo cka, cka-matrix): --measure linear|rbf.
+query_options = _query_options("cka")
+#: The options of the general commands (zoo similarity, similarity-matrix, similar).
+measure_options = _query_options(None)
 
 
 @click.group(cls=ZooGroup)
@@ -195,7 +238,7 @@ def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: s
 
     with open_catalog(loc) as cat:
         frame = cka(cat, model_a, model_b, layers, layers_b, query)
-    _emit(frame, as_json, f"CKA of model {model_a} vs model {model_b}")
+    _emit(frame, as_json, f"{query.spec.title} of model {model_a} vs model {model_b}")
     pivot = frame.pivot(index="layer_a", columns="layer_b", values="value")
     pivot = pivot.loc[list(dict.fromkeys(frame["layer_a"])), list(dict.fromkeys(frame["layer_b"]))]
     title = f"{query.spec.title} ({query.estimator}), model {model_a} vs {model_b}"
@@ -257,7 +300,7 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
 @click.option("--top", type=click.IntRange(1, 2**31 - 1), default=10, show_default=True,
               help="How many to show.")
 @click.option("--kind", help="Only candidates of this kind.")
-@query_options
+@measure_options
 @json_option
 @location_options
 def similar(loc: Locations, model_id: int, layer: str, top: int, kind: str | None, query: Any,
@@ -273,7 +316,37 @@ def similar(loc: Locations, model_id: int, layer: str, top: int, kind: str | Non
     _emit(frame, as_json, f"most similar to model {model_id} ({layer})")
 
 
+def _with_any_measure(command: click.Command, name: str, doc: str) -> click.Command:
+    """``command`` as ``name``, its CKA ``--measure`` replaced by every registered measure.
+
+    The CKA shortcut and the general command share one body: only the query options
+    differ (both come from the registry).
+    """
+    shortcut = {p.name for p in query_options(_no_op).__click_params__}  # type: ignore[attr-defined]
+    general = measure_options(_no_op).__click_params__  # type: ignore[attr-defined]
+    assert command.callback is not None
+    return click.Command(name, callback=command.callback, help=doc,
+                         params=[*(p for p in command.params if p.name not in shortcut),
+                                 *reversed(general)])
+
+
+def _no_op(**kwargs: Any) -> None:
+    """A placeholder the option decorators attach their parameters to."""
+
+
+similarity_cmd = _with_any_measure(
+    cka_cmd, "similarity",
+    "A similarity measure (--measure: CKA, Procrustes, SVCCA, mutual k-NN) between the "
+    "layers of two stored models, cached.\n\nExample: zoo similarity 3 7 --measure procrustes "
+    "--layers all --json")
+similarity_matrix_cmd = _with_any_measure(
+    cka_matrix_cmd, "similarity-matrix",
+    "Matrix of a similarity measure (--measure) of one layer across many models, in one "
+    "batched pass.\n\nExample: zoo similarity-matrix --models 3,7,9 --measure mknn --k 10")
+
+
 def register_commands(group: click.Group) -> None:
     """Attach the similarity commands to the top-level group."""
-    for command in (probe, activations, cka_cmd, cka_matrix_cmd, similar):
+    for command in (probe, activations, cka_cmd, cka_matrix_cmd, similarity_cmd,
+                    similarity_matrix_cmd, similar):
         group.add_command(command)
