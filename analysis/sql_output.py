@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,4 +80,19 @@ def write_frame(frame: pd.DataFrame, fmt: str, out: Path | None = None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        Path(out).write_text(text, encoding="utf-8")
+        _write_whole(Path(out), text)
+
+
+def _write_whole(target: Path, text: str) -> None:
+    """Write ``text`` to ``target``: a regular file (or a new one) through a temporary file
+    renamed into place, so a full disk leaves no partial output; anything else (a pipe,
+    a device) directly."""
+    if target.exists() and not target.is_file():
+        target.write_text(text, encoding="utf-8")
+        return
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -18,9 +18,9 @@ from store._db import retry_locked
 from store.arrays import ArrayWriter
 from store.errors import CorruptArrayError, DuplicateError, InvalidInputError, NotFoundError
 from store.orm import SqlActivation, SqlSimilarity
-from store.records import ActivationRecord, SimilarityRecord
+from store.records import ActivationRecord, SimilarityRecord, check_label
 
-__all__ = ["SIMILARITY_SOURCE_KEYS", "ActivationsMixin", "SimilarityKey"]
+__all__ = ["SIMILARITY_SOURCE_KEYS", "ActivationsMixin", "SimilarityKey", "check_activations"]
 
 KEY_COLUMNS = ("model_a_id", "layer_a", "model_b_id", "layer_b", "probe_set_id", "measure",
                "estimator", "params", "code_version")
@@ -29,6 +29,39 @@ KEY_COLUMNS = ("model_a_id", "layer_a", "model_b_id", "layer_b", "probe_set_id",
 SIMILARITY_SOURCE_KEYS = ("sha256_a", "sha256_b")
 #: (model_a, layer_a, model_b, layer_b, probe_set_id, measure, estimator, params, code_version)
 SimilarityKey = tuple[int, str, int, str, int, str, str, str, str]
+
+
+def check_activations(arr: np.ndarray, n_samples: int, probe_name: str) -> None:
+    """Raise ``InvalidInputError`` unless ``arr`` can be a layer's activations on a probe set.
+
+    Activations are ``[n_samples, *features]`` with at least one feature, real and
+    finite, and not every sample the same (CKA and its kin divide by the spread of
+    the samples: a constant layer has none). Checked before anything is written.
+
+    Args:
+        arr: the activations, ``[n, *features]``.
+        n_samples: how many samples the probe set has (``n`` must equal it).
+        probe_name: the probe set's name, for the message.
+    """
+    if arr.ndim < 2:
+        raise InvalidInputError(
+            f"activations must be [samples, features...], got shape {arr.shape}: reshape a "
+            "vector to [n, 1]")
+    if arr.shape[0] != n_samples:
+        raise InvalidInputError(f"activations have {arr.shape[0]} rows but probe set "
+                                f"{probe_name!r} has {n_samples} samples")
+    if int(np.prod(arr.shape[1:])) < 1:
+        raise InvalidInputError(f"activations of shape {arr.shape} have no features")
+    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number)
+                                    or arr.dtype == np.bool_):
+        raise InvalidInputError(f"activations must be real numbers, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise InvalidInputError(f"activations hold {bad} NaN or infinite values: only finite "
+                                "numbers can be compared")
+    if arr.shape[0] < 2 or bool((arr == arr[:1]).all()):
+        raise InvalidInputError("activations are the same for every sample (a constant layer): "
+                                "similarities of it are undefined")
 
 
 class ActivationsMixin(CatalogBase):
@@ -49,6 +82,7 @@ class ActivationsMixin(CatalogBase):
         Fill it through the writer, then call ``register_activation`` (or delete
         ``writer.key`` to abandon it). Until registered it is an orphan to `zoo check`.
         """
+        check_label(layer, "layer name")
         self._require_model(model_id)
         probe_rec = self._probe(probe)
         if not replace and self.find_activation(model_id, layer, probe_rec.id) is not None:
@@ -100,13 +134,7 @@ class ActivationsMixin(CatalogBase):
         """Store an in-memory activation array ``[n_probe, ...]`` for (model, layer, probe)."""
         arr = np.asarray(data)
         probe_rec = self._probe(probe)
-        if arr.ndim < 1 or arr.shape[0] != probe_rec.n_samples:
-            raise InvalidInputError(
-                f"activations have {arr.shape[0] if arr.ndim else 0} rows but probe set "
-                f"{probe_rec.name!r} has {probe_rec.n_samples} samples"
-            )
-        if not np.issubdtype(arr.dtype, np.number) and arr.dtype != np.bool_:
-            raise InvalidInputError(f"activations must be numeric, got dtype {arr.dtype}")
+        check_activations(arr, probe_rec.n_samples, probe_rec.name)
         with self.writing_activation(model_id, layer, probe_rec.id, arr.shape[1:], arr.dtype,
                                      replace=replace) as w:
             rows = w.array.chunks[0]

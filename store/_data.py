@@ -16,7 +16,7 @@ from store._db import retry_locked
 from store.arrays import ArrayWriter
 from store.errors import DuplicateError, InvalidInputError
 from store.orm import SqlDataset, SqlMetric, SqlModel, SqlPopulation, SqlProbeSet
-from store.records import DatasetRecord, PopulationRecord, ProbeSetRecord
+from store.records import DatasetRecord, PopulationRecord, ProbeSetRecord, check_label
 
 __all__ = ["DataMixin", "sample_ids_sha256"]
 
@@ -49,6 +49,7 @@ class DataMixin(CatalogBase):
             labels: ``[n]`` integer class labels.
             splits: ``[n]`` strings, each ``train``, ``val`` or ``test``.
         """
+        check_label(name, "dataset name")
         images_a, labels_a = np.asarray(images), np.asarray(labels).astype(np.int64)
         split_a = np.asarray(splits).astype(str)
         n = images_a.shape[0]
@@ -120,6 +121,7 @@ class DataMixin(CatalogBase):
         returned writer, calling ``population_progress`` after each block, and
         ``complete_population`` at the end.
         """
+        check_label(name, "population name")
         key = f"{self.arrays.new_key('populations')}/params"
         writer = self.arrays.create(key, (n_inrs, n_params), np.float32, chunk_rows=chunk_rows)
 
@@ -263,6 +265,7 @@ class DataMixin(CatalogBase):
         self, name: str, sample_ids: Sequence[int], dataset: str | int | None = None
     ) -> ProbeSetRecord:
         """Register an ordered list of sample ids under a name."""
+        check_label(name, "probe set name")
         ids = [int(i) for i in sample_ids]
         if not ids:
             raise InvalidInputError(f"probe set {name!r} has no sample ids")

@@ -14,7 +14,7 @@ from store._db import retry_locked
 from store.arrays import bytes_sha256
 from store.errors import DuplicateError, InvalidInputError, NotFoundError
 from store.orm import SqlActivation, SqlMetric, SqlModel, SqlTag
-from store.records import MODEL_KINDS, MetricRecord, ModelRecord
+from store.records import MODEL_KINDS, MetricRecord, ModelRecord, check_json
 
 __all__ = ["ModelsMixin"]
 
@@ -68,6 +68,8 @@ class ModelsMixin(CatalogBase):
         if kind not in MODEL_KINDS:
             raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(MODEL_KINDS)}")
         clean_tags = sorted({_check_tag(t) for t in tags})
+        check_json(arch or {}, "arch")
+        check_json(config or {}, "config")
         sha = bytes_sha256(checkpoint) if checkpoint is not None else None
         if sha is not None:
             existing = self.find_by_sha256(sha)

@@ -373,9 +373,14 @@ class ArrayStore:
             return key
         self.fs.makedirs(self._path(category), exist_ok=True)
         tmp = f"{self._path(category)}/.tmp-{uuid.uuid4().hex}"
-        with self.fs.open(tmp, "wb") as fh:
-            fh.write(data)
-        self.fs.mv(tmp, path)
+        try:
+            with self.fs.open(tmp, "wb") as fh:
+                fh.write(data)
+            self.fs.mv(tmp, path)
+        except BaseException:  # a full disk, an I/O error, Ctrl-C: leave no partial file
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)
+            raise
         return key
 
     def get_file(self, key: str) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from store._activations import ActivationsMixin
 from store._check import CheckMixin
@@ -46,14 +46,19 @@ def _connect_or_explain(url: str, must_exist: bool) -> Any:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
+            if engine.dialect.name == "sqlite":  # reads the file header: garbage fails here
+                conn.execute(text("PRAGMA schema_version"))
+    except DatabaseError as exc:  # OperationalError, or "file is not a database"
         engine.dispose()
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise CatalogUnavailableError(
-            f"cannot open the catalog database {engine.url.render_as_string(hide_password=True)}: "
-            f"{first}; check --db / ZOO_DATABASE_URL"
-        ) from exc
+        raise _unavailable(engine, exc) from exc
     return engine
+
+
+def _unavailable(engine: Any, exc: DatabaseError) -> CatalogUnavailableError:
+    first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return CatalogUnavailableError(
+        f"cannot open the catalog database {engine.url.render_as_string(hide_password=True)}: "
+        f"{first}; check --db / ZOO_DATABASE_URL")
 
 
 class Catalog(ModelsMixin, DataMixin, ActivationsMixin, StudyMixin, CheckMixin):
@@ -76,6 +81,9 @@ class Catalog(ModelsMixin, DataMixin, ActivationsMixin, StudyMixin, CheckMixin):
         engine = _connect_or_explain(url, must_exist=True)
         try:
             check_schema(engine)
+        except DatabaseError as exc:  # a damaged file: its header read, its tables not
+            engine.dispose()
+            raise _unavailable(engine, exc) from exc
         except BaseException:
             engine.dispose()
             raise
@@ -88,6 +96,8 @@ class Catalog(ModelsMixin, DataMixin, ActivationsMixin, StudyMixin, CheckMixin):
         engine = _connect_or_explain(url, must_exist=False)
         try:
             upgrade(engine)
+        except DatabaseError as exc:
+            raise _unavailable(engine, exc) from exc
         finally:
             engine.dispose()
         return cls.open(url, arrays)

@@ -130,6 +130,7 @@ class SqlModel(Base):
         UniqueConstraint("population_id", "population_row"),
         Index("ix_models_kind_dataset", "kind", "dataset_id"),
         Index("ix_models_name", "name", unique=True),
+        {"sqlite_autoincrement": True},  # an id is never handed out twice (migration 0004)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -28,17 +29,68 @@ __all__ = [
     "ProbeSetRecord",
     "SimilarityRecord",
     "StudyRecord",
+    "check_json",
+    "check_label",
 ]
 
 #: Kinds of model the catalog knows; ``other`` admits anything users bring.
 MODEL_KINDS = ("inr", "gmn", "ngt", "mlp", "mlp-weights", "cnn", "other")
 
 
-def _check_name(value: str, what: str) -> None:
-    if not value or not value.strip():
+#: Longest name, layer or tag the catalog stores (the columns' width on PostgreSQL).
+NAME_MAX = 200
+
+
+def check_label(value: str, what: str, max_len: int = NAME_MAX) -> str:
+    """Return ``value`` if it is a storable name (non-empty, at most ``max_len`` characters,
+    no control characters), else raise ``InvalidInputError`` naming ``what`` it is.
+
+    The same rule on SQLite and PostgreSQL (SQLite would store any length, PostgreSQL
+    would fail with a database error), checked before anything is written.
+    """
+    if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{what} must not be empty")
-    if len(value) > 200:
-        raise InvalidInputError(f"{what} is longer than 200 characters: {value[:40]}...")
+    if len(value) > max_len:
+        raise InvalidInputError(f"{what} is longer than {max_len} characters: {value[:40]}...")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInputError(f"{what} {value[:40]!r} contains control characters")
+    return value
+
+
+#: Deepest nesting of lists and objects a stored JSON value (an ``arch``, a config) may have.
+JSON_MAX_DEPTH = 32
+
+
+def check_json(value: Any, what: str) -> Any:
+    """Return ``value`` if it is storable as strict JSON: only dicts with string keys,
+    lists, strings, booleans, ``None`` and finite numbers, nested at most
+    ``JSON_MAX_DEPTH`` deep; else raise ``InvalidInputError`` naming ``what`` it is.
+
+    Python's ``json`` would write NaN and Infinity, which are not JSON (SQLite would
+    keep text no reader accepts); deep nesting makes readers recurse without bound.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth >= JSON_MAX_DEPTH:
+                raise InvalidInputError(f"{what} is nested deeper than {JSON_MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                if not all(isinstance(k, str) for k in item):
+                    raise InvalidInputError(f"{what}: object keys must be strings")
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidInputError(f"{what} holds {item}: JSON numbers must be finite")
+        elif not (item is None or isinstance(item, str | bool | int)):
+            raise InvalidInputError(f"{what} holds a {type(item).__name__}, not a JSON value")
+    return value
+
+
+def _check_name(value: str, what: str) -> None:
+    check_label(value, what)
 
 
 class _Record:
@@ -169,6 +221,12 @@ class MetricRecord(_Record):
     split: str | None = None
 
     _datetime_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        check_label(self.name, "metric name", 100)
+        if not math.isfinite(self.value):  # SQLite would store NaN as NULL, PostgreSQL as NaN
+            raise InvalidInputError(f"metric {self.name!r} is {self.value}: metrics must be "
+                                    "finite numbers")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors import SafetensorError
@@ -17,6 +17,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from store.errors import InvalidInputError
+from store.records import check_json
 
 __all__ = ["load_arch", "load_state_dict_file", "state_dict_to_safetensors"]
 
@@ -92,7 +93,9 @@ def load_state_dict_file(path: str | Path) -> tuple[dict[str, torch.Tensor], byt
 def load_arch(value: str | None) -> dict[str, Any]:
     """Parse an architecture description: a path to a JSON file, or inline JSON.
 
-    Returns ``{}`` when ``value`` is ``None``; the JSON must be an object.
+    Returns ``{}`` when ``value`` is ``None``. The JSON must be an object of strict
+    JSON (no NaN or Infinity) nested at most ``store.records.JSON_MAX_DEPTH`` deep;
+    a missing file, a directory or an unreadable file is an ``InvalidInputError``.
     """
     if value is None:
         return {}
@@ -101,13 +104,24 @@ def load_arch(value: str | None) -> dict[str, Any]:
         p = Path(value)
         if not p.exists():
             raise InvalidInputError(f"no such architecture file: {p}")
-        text, source = p.read_text(encoding="utf-8", errors="replace"), str(p)
+        if not p.is_file():
+            raise InvalidInputError(f"--arch {p} is not a file: give a JSON file or object")
+        try:
+            text, source = p.read_text(encoding="utf-8", errors="replace"), str(p)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read --arch {p}: {exc.strerror}") from exc
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(
             f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
+    except RecursionError as exc:
+        raise InvalidInputError(f"{source}: the architecture is nested too deeply") from exc
     if not isinstance(parsed, dict):
         raise InvalidInputError(f"{source}: the architecture must be a JSON object")
-    return parsed
+    return cast(dict[str, Any], check_json(parsed, source))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidInputError(f"--arch holds {name}: JSON numbers must be finite")

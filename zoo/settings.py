@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.errors import InvalidInputError
+
 __all__ = ["Locations", "resolve_locations"]
 
 DEFAULT_HOME = "zoo-home"
@@ -36,4 +38,10 @@ def resolve_locations(
     home_path = Path(home or os.environ.get("ZOO_HOME") or DEFAULT_HOME).expanduser()
     db_url = db or os.environ.get("ZOO_DATABASE_URL") or f"sqlite:///{home_path / 'catalog.db'}"
     arrays_url = arrays or os.environ.get("ZOO_ARRAYS_URL") or str(home_path / "arrays")
+    if arrays_url.strip().lower().startswith("memory://") and db_url.rstrip("/") not in (
+            "sqlite:", "sqlite:///:memory:"):
+        raise InvalidInputError(
+            f"--arrays {arrays_url} keeps arrays only while one command runs, but the catalog "
+            f"{db_url.split('@')[-1]} persists: its rows would point at arrays that are gone; "
+            "give a directory or a persistent fsspec URL (s3://...)")
     return Locations(home=home_path, db_url=db_url, arrays_url=arrays_url)

@@ -53,6 +53,9 @@ class ZooGroup(click.Group):
             return super().invoke(ctx)
         except ZooError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # a full disk, a permission, an I/O error: one line
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from exc
         except KeyboardInterrupt:
             stderr.print("interrupted: nothing half-written was registered")
             ctx.exit(130)

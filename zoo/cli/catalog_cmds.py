@@ -19,6 +19,7 @@ from zoo.cli._common import (
     print_table,
     stderr,
 )
+from zoo.cli._types import COUNT, SEED
 from zoo.registry import load_arch, load_state_dict_file
 from zoo.settings import Locations
 
@@ -44,8 +45,7 @@ def init(loc: Locations) -> None:
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--kind", type=KIND_CHOICE, required=True, help="What kind of model this is.")
 @click.option("--dataset", help="Name of the registered dataset it was trained on.")
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1),
-              help="Random seed it was trained with.")
+@click.option("--seed", type=SEED, help="Random seed it was trained with.")
 @click.option("--arch", help="Architecture: a JSON file or inline JSON object.")
 @click.option("--name", help="A unique readable name (default KIND-sSEED@DATASET, with #2, "
                              "#3 ... before the @ when taken).")
@@ -97,8 +97,8 @@ def _parse_metric(text: str) -> MetricRecord:
 @click.option("--dataset", help="Only models of this dataset (name or id).")
 @click.option("--tag", help="Only models with this tag.")
 @click.option("--population", help="Only INRs of this population (name or id).")
-@click.option("--seed", type=int, help="Only models with this seed.")
-@click.option("--limit", type=click.IntRange(1, 2**31 - 1), help="At most this many rows.")
+@click.option("--seed", type=SEED, help="Only models with this seed.")
+@click.option("--limit", type=COUNT, help="At most this many rows.")
 @json_option
 @location_options
 def ls_cmd(loc: Locations, kind: str | None, dataset: str | None, tag: str | None,

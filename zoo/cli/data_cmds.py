@@ -12,6 +12,7 @@ from zoo.cli._common import (
     location_options,
     open_catalog,
 )
+from zoo.cli._types import NAME, SEED
 from zoo.settings import Locations
 
 __all__ = ["register_commands"]
@@ -24,7 +25,7 @@ def data() -> None:
 
 @data.command(name="add")
 @click.argument("name", type=click.Choice(["mnist-5k", "digits"]))
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the split.")
 @location_options
 def data_add(loc: Locations, name: str, seed: int) -> None:
     """Register a bundled dataset (works offline): mnist-5k (5,000 real MNIST digits,
@@ -44,8 +45,8 @@ def data_add(loc: Locations, name: str, seed: int) -> None:
 @click.option("--idx", "--dir", "directory", required=True, type=click.Path(file_okay=False),
               help="Folder with the files (IDX for mnist/FashionMNIST, python batches for "
                    "cifar10).")
-@click.option("--name", help="Catalog name (default: the format name, e.g. mnist).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the val split.")
+@click.option("--name", type=NAME, help="Catalog name (default: the format name, e.g. mnist).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the val split.")
 @location_options
 def data_import(loc: Locations, fmt: str, directory: str, name: str | None, seed: int) -> None:
     """Import full MNIST / FashionMNIST (IDX) or CIFAR-10 (python batches) from local files.

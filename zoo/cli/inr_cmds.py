@@ -20,6 +20,7 @@ from zoo.cli._common import (
     open_catalog,
     stderr,
 )
+from zoo.cli._types import COUNT, INDEX, OUT_FILE, POSITIVE, SEED
 from zoo.settings import Locations
 
 __all__ = ["register_commands"]
@@ -32,15 +33,15 @@ def inr() -> None:
 
 @inr.command(name="fit")
 @click.argument("dataset")
-@click.option("--width", type=int, default=32, show_default=True, help="Hidden width.")
-@click.option("--depth", type=int, default=3, show_default=True, help="Number of linear layers.")
-@click.option("--w0", type=float, default=30.0, show_default=True, help="SIREN frequency w0.")
-@click.option("--steps", type=int, default=60, show_default=True, help="Adam steps per INR.")
-@click.option("--lr", type=float, default=1e-2, show_default=True,
+@click.option("--width", type=COUNT, default=32, show_default=True, help="Hidden width.")
+@click.option("--depth", type=COUNT, default=3, show_default=True, help="Number of linear layers.")
+@click.option("--w0", type=POSITIVE, default=30.0, show_default=True, help="SIREN frequency w0.")
+@click.option("--steps", type=COUNT, default=60, show_default=True, help="Adam steps per INR.")
+@click.option("--lr", type=POSITIVE, default=1e-2, show_default=True,
               help="Peak learning rate (cosine decay).")
-@click.option("--batch-size", type=int, default=256, show_default=True,
+@click.option("--batch-size", type=COUNT, default=256, show_default=True,
               help="INRs fitted together in one vectorised step (also the resume chunk).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Population seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Population seed.")
 @click.option("--init", "init", type=click.Choice(["per-inr", "shared"]), default="per-inr",
               show_default=True,
               help="per-inr: each INR starts from its own random init; shared: all start "
@@ -50,18 +51,18 @@ def inr() -> None:
               help="SIREN convention: sitzmann (the SIREN paper's init) or dwsnet (the "
                    "DWSNets / NG-GNN MNIST zoos: small first-layer init, zero biases, "
                    "output + 0.5).")
-@click.option("--views", type=int, default=1, show_default=True,
+@click.option("--views", type=COUNT, default=1, show_default=True,
               help="INRs per image, each from its own init; view 0 is the INR a one-view "
                    "fit gives. Training uses every view of the training images.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]),
               help="Fit only this split (default: every sample).")
-@click.option("--limit", type=int, help="Fit only the first N selected samples.")
+@click.option("--limit", type=COUNT, help="Fit only the first N selected samples.")
 @click.option("--name", help="Population name (default: DATASET/siren-wW-dD/sSEED, with "
                              "-dwsnet after dD, -shared for --init shared, -vK for views).")
-@click.option("--workers", type=int,
+@click.option("--workers", type=COUNT,
               help="Processes fitting chunks in parallel, one torch thread each "
                    "(default: one per CPU core; 1 fits in this process).")
-@click.option("--threads", type=int,
+@click.option("--threads", type=COUNT,
               help="torch CPU threads when --workers is 1 (default: torch's choice).")
 @location_options
 def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, steps: int,
@@ -198,8 +199,8 @@ def inr_show(loc: Locations, population: str, as_json: bool) -> None:
 
 @inr.command(name="render")
 @click.argument("population")
-@click.option("--index", type=int, default=0, show_default=True, help="Row of the population.")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG to write.")
+@click.option("--index", type=INDEX, default=0, show_default=True, help="Row of the population.")
+@click.option("--out", type=OUT_FILE, required=True, help="PNG to write.")
 @location_options
 def inr_render(loc: Locations, population: str, index: int, out: str) -> None:
     """Reconstruct an image from its INR, saved beside the original as a PNG.

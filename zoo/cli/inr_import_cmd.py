@@ -8,6 +8,7 @@ import click
 import numpy as np
 
 from zoo.cli._common import location_options, make_progress, open_catalog
+from zoo.cli._types import POSITIVE
 from zoo.settings import Locations
 
 __all__ = ["import_cmd", "register"]
@@ -22,7 +23,7 @@ __all__ = ["import_cmd", "register"]
                              "component names the zoo's dataset.")
 @click.option("--dataset", help="Attach the INRs to this existing dataset (the splits JSON must "
                                 "give 'sample_id' lists) instead of registering the zoo's own.")
-@click.option("--w0", type=float, default=30.0, show_default=True,
+@click.option("--w0", type=POSITIVE, default=30.0, show_default=True,
               help="SIREN frequency w0 the zoo was trained with.")
 @location_options
 def import_cmd(loc: Locations, path: Path, fmt: str, name: str | None, dataset: str | None,

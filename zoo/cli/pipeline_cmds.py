@@ -8,14 +8,15 @@ import click
 
 from store import Catalog
 from zoo.cli._common import location_options, make_progress, print_table, stderr
+from zoo.cli._types import COUNT, OUT_DIR
 from zoo.settings import Locations
 
 __all__ = ["register_commands"]
 
 
 @click.command()
-@click.option("--inrs", type=int, help="Fit only this many INRs (default: every image).")
-@click.option("--epochs", type=int, default=5, show_default=True,
+@click.option("--inrs", type=COUNT, help="Fit only this many INRs (default: every image).")
+@click.option("--epochs", type=COUNT, default=5, show_default=True,
               help="Training epochs of every model (a GMN epoch on 3,500 INRs takes ~25 s "
                    "on one core).")
 @click.option("--seeds", default="0,1", show_default=True, help="Seeds of every model kind.")
@@ -23,7 +24,7 @@ __all__ = ["register_commands"]
               show_default=True,
               help="INR initialisation (see `zoo inr fit --init`); shared-init INRs are far "
                    "easier for the weight-space models.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=OUT_DIR, default=None,
               help="Folder for the figures (default: HOME/figures).")
 @location_options
 def quickstart(loc: Locations, inrs: int | None, epochs: int, seeds: str, init: str,

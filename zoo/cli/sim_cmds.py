@@ -23,6 +23,7 @@ from zoo.cli._common import (
     select_models,
     stderr,
 )
+from zoo.cli._types import COUNT, ID, NAME, OUT_FILE
 from zoo.settings import Locations
 
 __all__ = ["register_commands"]
@@ -108,11 +109,11 @@ def probe() -> None:
 
 
 @probe.command(name="create")
-@click.argument("name")
+@click.argument("name", type=NAME)
 @click.option("--dataset", help="Dataset the ids refer to (name or id).")
 @click.option("--split", type=click.Choice(["train", "val", "test"]),
               help="Take the samples of this split (needs --dataset), in id order.")
-@click.option("--limit", type=click.IntRange(1, 2**31 - 1), help="At most this many samples.")
+@click.option("--limit", type=COUNT, help="At most this many samples.")
 @click.option("--ids", "ids_file", type=click.Path(dir_okay=False),
               help="A file of sample ids, one per line (instead of --split).")
 @location_options
@@ -172,9 +173,9 @@ def activations() -> None:
 
 
 @activations.command(name="import")
-@click.argument("model_id", type=int)
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--layer", required=True, help="Layer name to store them under.")
+@click.argument("model_id", type=ID)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--layer", type=NAME, required=True, help="Layer name to store them under.")
 @click.option("--probe", "probe_name", required=True, help="Probe set whose samples the rows are.")
 @click.option("--key", help="Array name inside a .npz/.safetensors holding several.")
 @click.option("--replace", is_flag=True, help="Overwrite activations already stored.")
@@ -194,7 +195,7 @@ def activations_import(loc: Locations, model_id: int, path: str, layer: str, pro
 
 
 @activations.command(name="ls")
-@click.argument("model_id", type=int, required=False)
+@click.argument("model_id", type=ID, required=False)
 @json_option
 @location_options
 def activations_ls(loc: Locations, model_id: int | None, as_json: bool) -> None:
@@ -216,13 +217,13 @@ def _emit(frame: Any, as_json: bool, title: str) -> None:
 
 
 @click.command(name="cka")
-@click.argument("model_a", type=int)
-@click.argument("model_b", type=int)
+@click.argument("model_a", type=ID)
+@click.argument("model_b", type=ID)
 @click.option("--layers", default="all", show_default=True,
               help="Layers: names (comma-separated), all, penultimate, logits or first.")
 @click.option("--layers-b", help="Layers of MODEL_B when they differ from --layers.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Save a heatmap PNG here.")
-@click.option("--curves", type=click.Path(dir_okay=False),
+@click.option("--out", type=OUT_FILE, help="Save a heatmap PNG here.")
+@click.option("--curves", type=OUT_FILE,
               help="Save per-layer CKA curves here: x = layers of MODEL_A, a line per layer "
                    "of MODEL_B.")
 @query_options
@@ -260,7 +261,7 @@ def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: s
 @model_selection_options
 @click.option("--layer", default="penultimate", show_default=True,
               help="Layer of each model (a name, or penultimate/logits/first).")
-@click.option("--out", type=click.Path(dir_okay=False), help="Save a heatmap PNG here.")
+@click.option("--out", type=OUT_FILE, help="Save a heatmap PNG here.")
 @query_options
 @json_option
 @location_options
@@ -294,10 +295,10 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
 
 
 @click.command(name="similar")
-@click.argument("model_id", type=int)
+@click.argument("model_id", type=ID)
 @click.option("--layer", default="penultimate", show_default=True,
               help="Layer compared (resolved per model: a name or penultimate/logits/first).")
-@click.option("--top", type=click.IntRange(1, 2**31 - 1), default=10, show_default=True,
+@click.option("--top", type=COUNT, default=10, show_default=True,
               help="How many to show.")
 @click.option("--kind", help="Only candidates of this kind.")
 @measure_options

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from zoo.cli._common import location_options, open_catalog, print_table, stderr
+from zoo.cli._types import OUT_FILE
 from zoo.settings import Locations
 
 __all__ = ["register_commands", "sql"]
@@ -20,7 +21,7 @@ FORMATS = ("table", "csv", "json", "parquet")
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table (stdout), csv, json (an array of row objects) or parquet (needs --out).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+@click.option("--out", type=OUT_FILE, metavar="FILE",
               help="Write csv/json/parquet to FILE instead of stdout.")
 @location_options
 def sql(loc: Locations, query: str, fmt: str, out: Path | None) -> None:

@@ -11,6 +11,7 @@ from rich.progress import Progress, TaskID
 
 from store import Catalog
 from zoo.cli._common import location_options, make_progress, open_catalog, print_table, stderr
+from zoo.cli._types import COUNT, OUT_DIR
 from zoo.settings import Locations
 
 __all__ = ["RichReporter", "register_commands"]
@@ -87,8 +88,8 @@ def _dry_run(loc: Locations, profile: Any) -> None:
 @click.option("--epochs", multiple=True, metavar="KIND=N",
               help="Epochs of a kind, e.g. --epochs gmn=30 (repeat or comma-separate).")
 @click.option("--probe", help="Probe set <split>-<n>, e.g. test-1000.")
-@click.option("--workers", type=int, help="Training processes (default: one per core).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--workers", type=COUNT, help="Training processes (default: one per core).")
+@click.option("--out", type=OUT_DIR, default=None,
               help="Folder for report.md and report.html (default: HOME/report).")
 @click.option("--dry-run", is_flag=True, help="Print the profile and a time estimate only.")
 @location_options
@@ -123,7 +124,7 @@ def reproduce(loc: Locations, profile_name: str, seeds: str | None, kinds: str |
 
 @click.command()
 @click.option("--study", help="Study name (default: the most recent one).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=OUT_DIR, default=None,
               help="Folder for report.md and report.html (default: HOME/report).")
 @location_options
 def report(loc: Locations, study: str | None, out: str | None) -> None:

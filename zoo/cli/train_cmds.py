@@ -16,6 +16,7 @@ from zoo.cli._common import (
     print_table,
     stderr,
 )
+from zoo.cli._types import COUNT, NONNEG, NONNEG_FLOAT, POSITIVE, PROBABILITY, SEED
 from zoo.settings import Locations
 
 __all__ = ["register_commands"]
@@ -25,32 +26,33 @@ __all__ = ["register_commands"]
 @click.argument("kind", type=click.Choice(["gmn", "ngt", "mlp-weights", "mlp", "cnn"]))
 @click.option("--population", help="INR population to train on (gmn, ngt, mlp-weights).")
 @click.option("--dataset", help="Dataset whose images to train on (mlp, cnn).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Initialisation seed (also the data-order seed unless --data-seed).")
-@click.option("--data-seed", type=int, help="Seed of the data order and dropout.")
-@click.option("--epochs", type=int, default=20, show_default=True, help="Maximum epochs.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
-@click.option("--weight-decay", type=float,
+@click.option("--data-seed", type=SEED, help="Seed of the data order and dropout.")
+@click.option("--epochs", type=COUNT, default=20, show_default=True, help="Maximum epochs.")
+@click.option("--batch-size", type=COUNT, default=64, show_default=True)
+@click.option("--lr", type=POSITIVE, default=1e-3, show_default=True, help="AdamW learning rate.")
+@click.option("--weight-decay", type=NONNEG_FLOAT,
               help="AdamW weight decay (default: 5e-4 for weight kinds, else 0).")
 @click.option("--amsgrad/--no-amsgrad", default=None,
               help="AMSGrad variant (default: on for weight kinds).")
-@click.option("--warmup-steps", type=int,
+@click.option("--warmup-steps", type=NONNEG,
               help="Linear learning-rate warm-up over this many updates (default: 100 for "
                    "weight kinds, else none).")
-@click.option("--patience", type=int, help="Stop after this many epochs without a better val acc.")
-@click.option("--hidden", type=int, help="Hidden width (kind-specific default).")
-@click.option("--layers", type=int, help="Message-passing / hidden / conv layers.")
-@click.option("--dropout", type=float,
+@click.option("--patience", type=COUNT,
+              help="Stop after this many epochs without a better val acc.")
+@click.option("--hidden", type=COUNT, help="Hidden width (kind-specific default).")
+@click.option("--layers", type=COUNT, help="Message-passing / hidden / conv layers.")
+@click.option("--dropout", type=PROBABILITY,
               help="Dropout probability (GMN: after each layer; MLP/CNN: hidden layers).")
-@click.option("--grad-clip", type=float,
+@click.option("--grad-clip", type=POSITIVE,
               help="Clip the global gradient norm to this value (default: 10 for "
                    "weight kinds, else none).")
-@click.option("--probe-features", type=int,
+@click.option("--probe-features", type=COUNT,
               help="gmn: give every neuron its values at this many fixed input points as "
                    "node features (probe features; default 0: weights only). They include "
                    "the image at those points.")
-@click.option("--micro-batch", type=int,
+@click.option("--micro-batch", type=COUNT,
               help="Samples per forward/backward inside a batch, gradients accumulated (same "
                    "updates, better cache use; default: 16 for gmn and ngt, whole batches "
                    "otherwise).")
@@ -62,7 +64,7 @@ __all__ = ["register_commands"]
               help="Augmentation ranges: max rotation (deg), zoom half-range, max shift "
                    "(coordinate units), weight-dropout probability; e.g. 15,0.1,0.1,0.")
 @click.option("--tag", "tags", multiple=True, help="Tag the trained model (repeatable).")
-@click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+@click.option("--threads", type=COUNT, help="torch CPU threads (default: torch's choice).")
 @click.option("--retrain", is_flag=True,
               help="Train even when a stored model has this kind, source, seed, settings "
                    "and architecture (by default that model is reported and nothing runs).")
@@ -169,7 +171,7 @@ def _epoch_line(m: Any) -> None:
 @click.argument("model", type=MODEL)
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
               show_default=True)
-@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--batch-size", type=COUNT, default=256, show_default=True)
 @json_option
 @location_options
 def eval_cmd(loc: Locations, model: str | int, split: str, batch_size: int,
@@ -204,7 +206,7 @@ def eval_cmd(loc: Locations, model: str | int, split: str, batch_size: int,
 @click.option("--probe", required=True, help="Probe set to run the model on.")
 @click.option("--layers", default="all", show_default=True,
               help="all, or comma-separated module names (see `zoo show`).")
-@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--batch-size", type=COUNT, default=256, show_default=True)
 @click.option("--replace", is_flag=True, help="Overwrite activations already recorded.")
 @location_options
 def record(loc: Locations, model: str | int, probe: str, layers: str, batch_size: int,
