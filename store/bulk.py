@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from store._db import retry_locked
 from store.catalog import Catalog
@@ -25,6 +25,8 @@ __all__ = ["BulkModel", "add_models_bulk"]
 
 #: Rows per INSERT statement (bounded by SQLite's 32,766 bound parameters).
 BATCH_ROWS = 2000
+_MODELS = cast(Table, SqlModel.__table__)
+_TAGS = cast(Table, SqlTag.__table__)
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,7 @@ def add_models_bulk(catalog: Catalog, models: Sequence[BulkModel]) -> list[int]:
             for lo in range(0, len(models), BATCH_ROWS):
                 chunk = models[lo:lo + BATCH_ROWS]
                 rows = s.execute(
-                    insert(SqlModel.__table__).returning(SqlModel.__table__.c.id,
-                                                         sort_by_parameter_order=True),
+                    insert(_MODELS).returning(_MODELS.c.id, sort_by_parameter_order=True),
                     [{"kind": m.kind, "name": m.name, "seed": m.seed, "dataset_id": m.dataset_id,
                       "arch": m.arch, "config": m.config, "status": "ready", "created_at": now}
                      for m in chunk])
@@ -82,7 +83,7 @@ def add_models_bulk(catalog: Catalog, models: Sequence[BulkModel]) -> list[int]:
                 tags = [{"model_id": i, "tag": t}
                         for i, m in zip(new, chunk, strict=True) for t in sorted(set(m.tags))]
                 if tags:
-                    s.execute(insert(SqlTag.__table__), tags)
+                    s.execute(insert(_TAGS), tags)
                 ids.extend(new)
         return ids
 
