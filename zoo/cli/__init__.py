@@ -26,6 +26,13 @@ def cli() -> None:
     Register INRs, graph metanetworks and baselines; record their activations;
     query CKA between any stored models; run SQL over the catalog.
 
+    Start with the main job, which fills ./zoo-home (dataset, INRs, models, CKA, report):
+
+        zoo reproduce --profile quick      (what scripts/run.sh runs; resumable)
+
+    then look around: zoo ls, zoo show cnn:0, zoo sql "SELECT * FROM findings". Models
+    are named KIND-sSEED@SOURCE and every command takes a name, an id or KIND:SEED.
+
     Where things live: --home / ZOO_HOME (default ./zoo-home), --db /
     ZOO_DATABASE_URL, --arrays / ZOO_ARRAYS_URL, given to each command.
     """

@@ -20,7 +20,6 @@ from zoo.cli._common import (
     stderr,
 )
 from zoo.cli._types import COUNT, SEED
-from zoo.registry import load_arch, load_state_dict_file
 from zoo.settings import Locations
 
 __all__ = ["register_commands"]
@@ -66,6 +65,8 @@ def register(loc: Locations, checkpoint: str, kind: str, dataset: str | None, se
     Example: zoo register cnn.safetensors --kind cnn --dataset mnist-5k --seed 3
     --arch arch.json --tag baseline
     """
+    from zoo.registry import load_arch, load_state_dict_file
+
     parsed_metrics = [_parse_metric(m) for m in metrics]
     arch_dict = load_arch(arch)
     _, blob = load_state_dict_file(checkpoint)
@@ -284,7 +285,13 @@ def check(loc: Locations, fix: bool, as_json: bool) -> None:
 
 @click.group(cls=ZooGroup)
 def db() -> None:
-    """Manage the catalog database schema."""
+    """Manage the catalog database schema.
+
+    \b
+    Examples:
+      zoo db current
+      zoo db upgrade --db postgresql://postgres@127.0.0.1/zoo
+    """
 
 
 @db.command(name="upgrade")

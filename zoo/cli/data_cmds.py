@@ -20,7 +20,14 @@ __all__ = ["register_commands"]
 
 @click.group(cls=ZooGroup)
 def data() -> None:
-    """Datasets: the bundled real MNIST digits, or imports of standard files."""
+    """Datasets: the bundled real MNIST digits, or imports of standard files.
+
+    \b
+    Examples:
+      zoo data add mnist-5k
+      zoo data import mnist --idx path/to/dir
+      zoo data ls
+    """
 
 
 @data.command(name="add")

@@ -28,7 +28,14 @@ __all__ = ["register_commands"]
 
 @click.group(cls=ZooGroup)
 def inr() -> None:
-    """INR populations: fit SIRENs in bulk, import existing zoos, inspect and render."""
+    """INR populations: fit SIRENs in bulk, import existing zoos, inspect and render.
+
+    \b
+    Examples:
+      zoo inr fit mnist-5k --siren dwsnet --steps 200 --lr 3e-2
+      zoo inr ls
+      zoo inr show mnist-5k/siren-w32-d3-dwsnet/s0-t200-lr0.03
+    """
 
 
 @inr.command(name="fit")
