@@ -17,6 +17,9 @@ from store.records import ProbeSetRecord
 __all__ = ["CatalogBase", "is_unique_violation"]
 
 T = TypeVar("T")
+#: The largest id a catalog row can have on both back-ends (PostgreSQL INTEGER); larger
+#: ones name nothing (SQLite would overflow converting them).
+ID_MAX = 2**31 - 1
 #: PostgreSQL advisory lock serialising the transactions that create or delete stored files.
 FILES_LOCK = 16_016_016
 
@@ -75,7 +78,7 @@ class CatalogBase:
     # -- lookups shared by the parts ------------------------------------------
     @staticmethod
     def _model_row(session: Session, model_id: int) -> SqlModel:
-        row = session.get(SqlModel, model_id)
+        row = session.get(SqlModel, model_id) if 0 < model_id <= ID_MAX else None
         if row is None:
             raise NotFoundError(f"no model with id {model_id}: see `zoo ls` for the ids")
         return row
@@ -84,7 +87,7 @@ class CatalogBase:
     def _by_ref(session: Session, cls: type[T], ref: str | int, missing: str) -> T:
         """The row of ``cls`` with this id (an int or a string of digits) or name."""
         if isinstance(ref, int) or ref.isdigit():
-            row = session.get(cls, int(ref))
+            row = session.get(cls, int(ref)) if 0 < int(ref) <= ID_MAX else None
         else:
             row = session.scalar(select(cls).where(getattr(cls, "name") == ref))  # noqa: B009
         if row is None:
