@@ -8,9 +8,14 @@ same process so the numbers are comparable:
 2. one large pair: ``linear_cka`` time and GEMM-equivalent GFLOP/s against a plain
    ``torch.matmul`` (float64) of comparable size;
 3. peak memory (tracemalloc and resident set) of ``minibatch_cka`` streaming over growing n
-   with a fixed batch size, next to full-batch ``linear_cka`` holding all n rows.
+   with a fixed batch size, next to full-batch ``linear_cka`` holding all n rows;
+4. issue #19's ratios (``_bench_queries.py``): the cold and warm ``cka_matrix`` query on
+   arrays stored in a real catalog against ``linear_cka_matrix`` on the same arrays, the
+   batched RBF query against building the Gram matrices and against the old pairwise loop,
+   and minibatch CKA streamed from Zarr against the same minibatches in memory.
 
-``--quick`` shrinks every size for a smoke run of a few seconds.
+``--quick`` shrinks every size for a smoke run of a few seconds. Run it with one BLAS
+thread per process (``OMP_NUM_THREADS=1``) on a shared machine.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from _bench_queries import QUICK_QUERIES, QuerySizes, bench_queries  # script directory
 
 from analysis.measures import linear_cka, linear_cka_matrix, minibatch_cka
 
@@ -202,6 +208,7 @@ def main() -> None:
     bench_all_pairs(sizes, rng)
     bench_large_pair(sizes, rng)
     bench_streaming(sizes)
+    bench_queries(QUICK_QUERIES if args.quick else QuerySizes(), rng, measured)
     print(f"total {time.perf_counter() - start:.1f} s")
 
 
