@@ -91,7 +91,7 @@ def test_cli_fit_show_render(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "outside 0..11" in bad.output
     assert len(json.loads(zoo("ls", "--kind", "inr", "--json"))) == 12
     bad = runner.invoke(cli, ["inr", "fit", "digits", "--workers", "0", "--name", "w0"], env=env)
-    assert bad.exit_code == 2 and "--workers must be >= 1" in bad.output
+    assert bad.exit_code == 2 and "'--workers': 0 is not in the range 1<=x" in bad.output
     out = zoo("inr", "fit", "digits", "--limit", "6", "--steps", "5", "--init", "shared")
     name = "digits/siren-w32-d3/all-6/s0-t5-lr0.01-shared"  # non-default steps are named
     assert f"'{name}'" in out
