@@ -11,6 +11,7 @@ import click
 import numpy as np
 
 from store import InvalidInputError
+from zoo.cli._cluster import cluster_option
 from zoo.cli._common import (
     ZooGroup,
     echo_json,
@@ -263,11 +264,13 @@ def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: s
               help="Layer of each model (a name, or penultimate/logits/first).")
 @click.option("--out", type=OUT_FILE, help="Save a heatmap PNG here.")
 @query_options
+@cluster_option
 @json_option
 @location_options
 def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer: str,
-                   out: str | None, query: Any, as_json: bool) -> None:
-    """Similarity matrix of one layer across many models, computed in one batched pass.
+                   out: str | None, query: Any, cluster: str | None, as_json: bool) -> None:
+    """Similarity matrix of one layer across many models, computed in one batched pass
+    (with --cluster: in blocks of pairs on the cluster's workers).
 
     Example: zoo cka-matrix --where "kind = 'gmn' AND dataset = 'mnist-5k'"
     --layer penultimate --out heatmap.png
@@ -276,7 +279,12 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
 
     with open_catalog(loc) as cat:
         ids = select_models(loc, where, models)
-        frame = cka_matrix(cat, ids, layer, query)
+        compute = None
+        if cluster is not None:
+            from zoo.cluster import block_compute
+
+            compute = block_compute(cluster, cat.arrays.root)
+        frame = cka_matrix(cat, ids, layer, query, compute)
         records = records_frame(cat, frame.attrs["records"])
     if as_json:
         echo_json(records.to_dict(orient="records"))
