@@ -35,7 +35,7 @@ def populated(fresh_catalog: Catalog, digits: np.ndarray) -> tuple[Catalog, dict
             h = np.maximum(h @ rng.normal(size=(h.shape[1], 32)).astype(np.float32), 0)
             cat.add_activation(model.id, layer, "probe", h)
             acts[f"{model.id}:{layer}"] = h
-        cat.add_activation(model.id, "predictions", "probe", h.argmax(1))
+        cat.add_activation(model.id, "predictions", "probe", h.argmax(1)[:, None])
     return cat, acts
 
 
