@@ -14,7 +14,7 @@ from store._db import retry_locked
 from store.arrays import bytes_sha256
 from store.errors import DuplicateError, InvalidInputError, NotFoundError
 from store.orm import SqlActivation, SqlMetric, SqlModel, SqlTag
-from store.records import MODEL_KINDS, MetricRecord, ModelRecord, check_json
+from store.records import MetricRecord, ModelRecord, check_json, check_kind
 
 __all__ = ["ModelsMixin"]
 
@@ -65,8 +65,7 @@ class ModelsMixin(CatalogBase):
         row is committed, so no row ever points at a missing file. Registering the
         same checkpoint content twice raises ``DuplicateError`` naming the first.
         """
-        if kind not in MODEL_KINDS:
-            raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(MODEL_KINDS)}")
+        check_kind(kind)
         clean_tags = sorted({_check_tag(t) for t in tags})
         check_json(arch or {}, "arch")
         check_json(config or {}, "config")

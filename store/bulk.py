@@ -19,7 +19,7 @@ from store._db import retry_locked
 from store.catalog import Catalog
 from store.errors import DuplicateError, InvalidInputError
 from store.orm import SqlModel, SqlTag
-from store.records import MODEL_KINDS
+from store.records import check_kind
 
 __all__ = ["BulkModel", "add_models_bulk"]
 
@@ -34,7 +34,7 @@ class BulkModel:
     """One model row for :func:`add_models_bulk`.
 
     Attributes:
-        kind: a model kind (``store.records.MODEL_KINDS``).
+        kind: a model kind (any name of the form :func:`store.records.check_kind` accepts).
         name: the model's unique name.
         seed: initialisation seed, if any.
         dataset_id: the dataset it was trained on, if any.
@@ -52,9 +52,7 @@ class BulkModel:
     tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in MODEL_KINDS:
-            raise InvalidInputError(f"unknown kind {self.kind!r}: use one of "
-                                    f"{', '.join(MODEL_KINDS)}")
+        check_kind(self.kind)
         if not self.name or any(c.isspace() for c in self.name) or self.name.isdigit():
             raise InvalidInputError(f"invalid model name {self.name!r}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -30,11 +31,25 @@ __all__ = [
     "SimilarityRecord",
     "StudyRecord",
     "check_json",
+    "check_kind",
     "check_label",
 ]
 
-#: Kinds of model the catalog knows; ``other`` admits anything users bring.
+#: Kinds of model the zoo itself writes (``other``: anything users bring). The catalog stores
+#: any kind of the right form (:func:`check_kind`): kinds from plugins or from a newer client
+#: are stored and read back, never rejected.
 MODEL_KINDS = ("inr", "gmn", "ngt", "mlp", "mlp-weights", "cnn", "other")
+_KIND_FORM = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
+def check_kind(kind: str) -> str:
+    """``kind`` if it has the form of a kind name (lowercase letters, digits and ``-``,
+    starting with a letter, at most 40 characters), else ``InvalidInputError``."""
+    if not isinstance(kind, str) or not _KIND_FORM.match(kind):
+        raise InvalidInputError(f"model kind {kind!r}: use lowercase letters, digits and '-', "
+                                f"starting with a letter, at most 40 characters (e.g. "
+                                f"{', '.join(MODEL_KINDS)})")
+    return kind
 
 
 #: Longest name, layer or tag the catalog stores (the columns' width on PostgreSQL).
@@ -204,10 +219,7 @@ class ModelRecord(_Record):
     tags: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.kind not in MODEL_KINDS:
-            raise InvalidInputError(
-                f"unknown model kind {self.kind!r}: use one of {', '.join(MODEL_KINDS)}"
-            )
+        check_kind(self.kind)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Weight kinds read INR weights (standardised per layer with training-set statistics,
 optionally warped by :mod:`zoo.inr.augment` and given probe features), as neural graphs
-(:data:`~zoo.kinds.GRAPH_KINDS`) or flat vectors; image kinds read pixels. Samples are
+(kinds that read ``neural-graphs``) or flat vectors; image kinds read images or pixels. Samples are
 addressed by sample id, so the INR of image *i* and image *i* line up across modalities;
 multi-view populations give view 0 unless asked for every view.
 """
@@ -22,7 +22,7 @@ from store import Catalog, InvalidInputError, ModelRecord
 from zoo.graphs import NeuralGraphSpec, batch_population
 from zoo.inr.augment import WeightAugment, augment_siren_params
 from zoo.inr.batched import siren_neuron_values
-from zoo.kinds import GRAPH_KINDS, WEIGHT_KINDS, siren_spec
+from zoo.kinds import get_kind, siren_spec
 from zoo.models.siren import SirenConfig
 
 __all__ = [
@@ -58,7 +58,7 @@ def model_inputs(catalog: Catalog, record: ModelRecord,
                  split: str | None = None) -> Inputs:
     """The inputs a stored model reads, prepared as when it was trained: its population
     or dataset, its weight standardisation and probe features (from its arch)."""
-    if record.kind in WEIGHT_KINDS:
+    if get_kind(record.kind).reads_weights:
         if record.population_id is None:
             raise InvalidInputError(f"model {record.id} has no population to read inputs from")
         source: int = record.population_id
@@ -148,7 +148,7 @@ def weight_inputs(kind: str, population_arch: dict[str, Any], raw: Inputs,
     unnormalised (warped) weights.
     """
     params, y = raw.dataset.tensors
-    spec = siren_spec(population_arch) if kind in GRAPH_KINDS else None
+    spec = siren_spec(population_arch) if get_kind(kind).reads_graphs else None
     siren = SirenConfig(**population_arch)
     points = probe_points(probe_features) if probe_features and spec is not None else None
 
@@ -189,7 +189,8 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
             (``0``, the default, is the INR a one-view fit gives), or ``None`` for all its
             views, view-major (view 0 of every sample, then view 1, ...).
     """
-    if kind in WEIGHT_KINDS:
+    reads = get_kind(kind).reads
+    if reads in ("inr-weights", "neural-graphs"):
         pop = catalog.get_population(source)
         if pop.status != "complete":
             raise InvalidInputError(f"population {pop.name!r} is partial: finish it first")
@@ -209,8 +210,7 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
         ids = available if split is None else available[splits[available] == split]
     else:
         ids = np.asarray(sample_ids, dtype=np.int64)
-    if kind in WEIGHT_KINDS:
-        assert row_ids is not None
+    if row_ids is not None:
         row_of = {int(s): i for i, s in enumerate(row_ids)}
         missing = [int(s) for s in ids if int(s) not in row_of]
         if missing:
@@ -226,7 +226,7 @@ def load_inputs(catalog: Catalog, kind: str, source: str | int,
     y = torch.from_numpy(labels[ids])
     x = torch.from_numpy(images[ids].astype(np.float32) / 255.0)
     x = x.permute(0, 3, 1, 2) if x.dim() == 4 else x.unsqueeze(1)  # [n, C, H, W]
-    if kind == "mlp":
+    if reads == "pixels":
         x = x.flatten(1)
     return Inputs(TensorDataset(x, y), None, ids)
 

@@ -33,11 +33,10 @@ from zoo.inputs import (
 )
 from zoo.inr.augment import WeightAugment
 from zoo.kinds import (
-    KINDS,
-    WEIGHT_KINDS,
     build_model,
     default_arch,
     default_micro_batch,
+    get_kind,
     load_model,
 )
 from zoo.registry import state_dict_to_safetensors
@@ -50,7 +49,7 @@ __all__ = ["EvalSummary", "evaluate_model", "record_model", "train_model"]
 def _source_of(catalog: Catalog, kind: str, population: str | None, dataset: str | None
                ) -> tuple[str | int, int, dict[str, Any]]:
     """``(source ref, dataset id, lineage)`` of a training run."""
-    if kind in WEIGHT_KINDS:
+    if get_kind(kind).reads_weights:
         if population is None or dataset is not None:
             raise InvalidInputError(f"{kind} trains on INR weights: give --population "
                                     "(see `zoo inr ls`)")
@@ -91,23 +90,22 @@ def train_model(
     ``config.micro_batch`` the kind's :func:`~zoo.kinds.default_micro_batch` is used (and
     stored with the config).
     """
-    if kind not in KINDS:
-        raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
-    if augment is not None and kind not in WEIGHT_KINDS:
-        raise InvalidInputError(f"weight-space augmentation applies to {WEIGHT_KINDS}, "
-                                f"not to {kind!r}")
+    spec = get_kind(kind)
+    if augment is not None and not spec.reads_weights:
+        raise InvalidInputError(f"weight-space augmentation applies to kinds that read INR "
+                                f"weights, not to {kind!r} (it reads {spec.reads})")
     if config.micro_batch is None:
         config = dataclasses.replace(config,
                                      micro_batch=default_micro_batch(kind, config.batch_size))
     source, dataset_id, lineage = _source_of(catalog, kind, population, dataset)
     ds = catalog.get_dataset(dataset_id)
-    pop_arch = catalog.get_population(source).arch if kind in WEIGHT_KINDS else None
+    pop_arch = catalog.get_population(source).arch if spec.reads_weights else None
     arch = default_arch(kind, num_classes=ds.num_classes, population_arch=pop_arch,
                         sample_shape=ds.sample_shape, hidden=hidden, layers=layers,
                         dropout=dropout, probe_features=probe_features)
     norm, probes = None, arch.get("probe_features", 0)
     train = load_inputs(catalog, kind, source, split="train", view=None)  # every view
-    if kind in WEIGHT_KINDS:  # standardise INR weights per layer with training-set statistics
+    if spec.reads_weights:  # standardise INR weights per layer with training-set statistics
         assert pop_arch is not None
         norm = weight_stats(train.dataset.tensors[0].numpy(), pop_arch)
         arch["weight_norm"] = norm
@@ -134,7 +132,7 @@ def train_model(
         metrics += [MetricRecord(0, "test_acc", ev.accuracy, split="test"),
                     MetricRecord(0, "test_loss", ev.loss, split="test")]
         views = population_views(catalog.get_population(source).fit_config) if (
-            kind in WEIGHT_KINDS) else 1
+            spec.reads_weights) else 1
         if views > 1:
             every = load_inputs(catalog, kind, source, split="test", weight_norm=norm,
                                 probe_features=probes, view=None)
@@ -208,7 +206,7 @@ def record_model(catalog: Catalog, model_id: int, probe: str | int,
     record, model = load_model(catalog, model_id)
     ids = catalog.probe_sample_ids(probe)
     inputs = model_inputs(catalog, record, sample_ids=ids)
-    names = list(layers) if layers else list(model.representation_layers()[:-1])  # type: ignore[operator]
+    names = list(layers) if layers else get_kind(record.kind).layers(model)[:-1]
     # one Zarr chunk per batch: each streamed block then writes whole chunks only
     sink = CatalogSink(catalog, model_id, probe, chunk_rows=batch_size, replace=replace)
     try:

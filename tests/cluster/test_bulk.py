@@ -30,5 +30,5 @@ def test_bulk_register_is_all_or_nothing(fresh_catalog: Catalog) -> None:
     assert cat.count_models() == 1
     with pytest.raises(DuplicateError, match="twice"):
         add_models_bulk(cat, [BulkModel("mlp", "x"), BulkModel("mlp", "x")])
-    with pytest.raises(InvalidInputError, match="unknown kind"):
-        BulkModel("resnet", "y")
+    with pytest.raises(InvalidInputError, match="model kind 'res net'"):
+        BulkModel("res net", "y")

@@ -56,8 +56,8 @@ def test_duplicate_content_detected(fresh_catalog: Catalog) -> None:
 
 
 def test_bad_inputs_change_nothing(fresh_catalog: Catalog) -> None:
-    with pytest.raises(InvalidInputError, match="unknown kind"):
-        fresh_catalog.add_model("transformer", checkpoint=b"x")
+    with pytest.raises(InvalidInputError, match="model kind 'Vision Transformer'"):
+        fresh_catalog.add_model("Vision Transformer", checkpoint=b"x")
     with pytest.raises(NotFoundError, match="no dataset"):
         fresh_catalog.add_model("cnn", checkpoint=b"x", dataset="nope")
     with pytest.raises(InvalidInputError, match="invalid tag"):

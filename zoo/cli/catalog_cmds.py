@@ -24,8 +24,6 @@ from zoo.settings import Locations
 
 __all__ = ["register_commands"]
 
-KIND_CHOICE = click.Choice(["gmn", "ngt", "mlp", "mlp-weights", "cnn", "other"])
-
 
 @click.command()
 @location_options
@@ -42,7 +40,9 @@ def init(loc: Locations) -> None:
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--kind", type=KIND_CHOICE, required=True, help="What kind of model this is.")
+@click.option("--kind", required=True,
+              help="What kind of model this is: a zoo kind (gmn, ngt, mlp-weights, mlp, cnn), "
+                   "a plugin's, or any name of lowercase letters, digits and '-' (e.g. other).")
 @click.option("--dataset", help="Name of the registered dataset it was trained on.")
 @click.option("--seed", type=SEED, help="Random seed it was trained with.")
 @click.option("--arch", help="Architecture: a JSON file or inline JSON object.")

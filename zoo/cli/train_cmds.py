@@ -16,6 +16,7 @@ from zoo.cli._common import (
     print_table,
     stderr,
 )
+from zoo.cli._kinds import KIND
 from zoo.cli._types import COUNT, NONNEG, NONNEG_FLOAT, POSITIVE, PROBABILITY, SEED
 from zoo.settings import Locations
 
@@ -23,7 +24,7 @@ __all__ = ["register_commands"]
 
 
 @click.command(name="train")
-@click.argument("kind", type=click.Choice(["gmn", "ngt", "mlp-weights", "mlp", "cnn"]))
+@click.argument("kind", type=KIND)
 @click.option("--population", help="INR population to train on (gmn, ngt, mlp-weights).")
 @click.option("--dataset", help="Dataset whose images to train on (mlp, cnn).")
 @click.option("--seed", type=SEED, default=0, show_default=True,
@@ -90,7 +91,7 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
 
     from store import DuplicateError
     from zoo.identity import find_trained, training_key
-    from zoo.kinds import WEIGHT_KINDS, default_augment, kind_train_config
+    from zoo.kinds import default_augment, get_kind, kind_names, kind_train_config
     from zoo.training import train_model
 
     if threads:
@@ -105,9 +106,10 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
                                    patience=patience, micro_batch=micro_batch, **settings)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    if (augment or augment_ranges) and kind not in WEIGHT_KINDS:
+    if (augment or augment_ranges) and not get_kind(kind).reads_weights:
+        weights = kind_names(reads=("inr-weights", "neural-graphs"))
         raise click.BadParameter(f"--augment warps INR weights: it applies to "
-                                 f"{' and '.join(WEIGHT_KINDS)}, not {kind}")
+                                 f"{', '.join(weights)}, not {kind}")
     warp = default_augment(kind) if augment is None or augment else None
     if augment_ranges and augment is not False:
         warp = _parse_ranges(augment_ranges)
