@@ -64,6 +64,9 @@ def study_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         def update(self, key: str, completed: float, status: str = "") -> None:
             pass
 
+        def step(self, key: str, completed: float, status: str = "") -> None:
+            pass
+
         def say(self, message: str) -> None:
             pass
 

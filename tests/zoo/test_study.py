@@ -28,12 +28,16 @@ class Lines:
     def __init__(self) -> None:
         self.started: list[str] = []
         self.said: list[str] = []
+        self.steps: list[str] = []
 
     def start(self, key: str, description: str, total: float | None) -> None:
         self.started.append(description)
 
     def update(self, key: str, completed: float, status: str = "") -> None:
         pass
+
+    def step(self, key: str, completed: float, status: str = "") -> None:
+        self.steps.append(status)
 
     def say(self, message: str) -> None:
         self.said.append(message)
@@ -42,8 +46,14 @@ class Lines:
 def test_reproduce_resumes_and_reports(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     with Catalog.create(url, str(tmp_path / "arrays")) as cat:
-        first = reproduce(cat, TINY, tmp_path / "report", Lines())
+        lines = Lines()
+        first = reproduce(cat, TINY, tmp_path / "report", lines)
         assert first.trained == 9 and len(first.model_ids) == 9
+        assert set(first.new_model_ids) == set(first.model_ids) and first.population_fitted
+        # the workers' batches reach the parent: loss, accuracy, rate of every training
+        assert any(s.startswith("epoch 1/1 train: batch ") and "loss " in s and "batch/s" in s
+                   for s in lines.steps)
+        assert any(s.startswith("batch ") for s in lines.steps)  # recording batches
         assert [f.name for f in first.findings] == ["initialisation", "architecture",
                                                     "predictions", "complementarity"]
         html = first.report_html.read_text()
@@ -56,6 +66,7 @@ def test_reproduce_resumes_and_reports(tmp_path: Path) -> None:
         assert second.trained == 0 and second.model_ids == first.model_ids
         assert cat.count_models() == n_models and not any("train" in s for s in again.started)
         assert "9 models: 9 stored, 0 to train" in again.said[0]
+        assert second.new_model_ids == () and not second.population_fitted and not again.steps
 
         more = reproduce(cat, Profile(**{**TINY.__dict__, "seeds": (0, 1, 2, 3)}),
                          tmp_path / "report", Lines())
@@ -105,6 +116,7 @@ class Say:
     def update(self, key, completed, status=""):
         if status.startswith("model "):  # a model is stored: say so, then get killed
             print("stored", flush=True)
+    def step(self, key, completed, status=""): pass
     def say(self, message): pass
 
 profile = Profile("tiny", dataset="digits", kinds=("mlp", "cnn"), seeds=(0, 1, 2),

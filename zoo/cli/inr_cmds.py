@@ -15,11 +15,10 @@ from zoo.cli._common import (
     emit_rows,
     json_option,
     location_options,
-    make_progress,
     note,
     open_catalog,
-    stderr,
 )
+from zoo.cli._progress import ProgressView, print_summary
 from zoo.cli._types import COUNT, INDEX, OUT_FILE, POSITIVE, SEED
 from zoo.settings import Locations
 
@@ -108,21 +107,21 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
         note(f"already fitted: population {done.name!r} (id {done.id}) has these "
                      "settings; see `zoo inr show` (--name fits another)")
         click.echo(f"population {done.name!r} (id {done.id}): {done.n_inrs} INRs")
+        print_summary(loc, time.perf_counter() - started, [],
+                      found=[f"population {done.name!r} ({done.n_inrs} INRs)"])
         return
-    with open_catalog(loc) as cat, make_progress() as progress:
-        task = progress.add_task("fitting INRs", total=None, status="")
-
+    with open_catalog(loc) as cat, ProgressView() as view:
         resumed_at: list[int] = []
 
         def report(done: int, total: int, mean_psnr: float) -> None:
             if not resumed_at:  # the first report is where this run starts
                 resumed_at.append(done)
+                view.start("fit", f"fit INRs of {dataset}"
+                           + (f" (resuming at {done})" if done else ""), total)
             new = done - resumed_at[0]
             rate = new / max(time.perf_counter() - started, 1e-9)
-            status = f"{rate:.1f} INR/s  mean PSNR {mean_psnr:.1f} dB"
-            progress.update(task, completed=done, total=total, status=status)
-            if progress.disable and new:  # not a terminal: a plain line per stored chunk
-                stderr.print(f"fitted {done}/{total} INRs, {status}")
+            status = f"INRs, {rate:.1f} INR/s, mean PSNR {mean_psnr:.1f} dB"
+            view.update("fit", done, status, line=bool(new))  # off a terminal: per chunk
 
         record = fit_population(cat, dataset, siren, fit, name=name, split=split, limit=limit,
                                 progress=report, workers=workers)
@@ -131,6 +130,7 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
     click.echo(f"population {record.name!r} (id {record.id}): {record.n_inrs} INRs, "
                f"{record.n_params} params each, in {seconds:.0f} s; PSNR mean "
                f"{summary['mean']:.2f} dB, min {summary['min']:.2f}, median {summary['p50']:.2f}")
+    print_summary(loc, seconds, [f"population {record.name!r} ({record.n_inrs} INRs)"])
 
 
 def _fitted_already(cat: Any, dataset: str, siren: Any, fit: Any, name: str | None,

@@ -7,7 +7,8 @@ from typing import Literal, cast
 import click
 
 from store import Catalog
-from zoo.cli._common import location_options, make_progress, print_table, stderr
+from zoo.cli._common import location_options, print_table
+from zoo.cli._progress import ProgressView, print_summary
 from zoo.cli._types import COUNT, OUT_DIR
 from zoo.settings import Locations
 
@@ -34,10 +35,15 @@ def quickstart(loc: Locations, inrs: int | None, epochs: int, seeds: str, init: 
 
     Example: zoo quickstart --inrs 1000 --epochs 5
     """
+    import time
     from pathlib import Path
 
     from zoo.inr.fit import FitConfig
+    from zoo.outcomes import model_outcomes
     from zoo.pipeline import PipelineConfig, run_pipeline
+    from zoo.train import report_progress
+
+    started = time.perf_counter()
 
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
@@ -46,27 +52,44 @@ def quickstart(loc: Locations, inrs: int | None, epochs: int, seeds: str, init: 
     fit = FitConfig(init=cast(Literal["per-inr", "shared"], init))
     config = PipelineConfig(n_inrs=inrs, seeds=seed_list, epochs={}, default_epochs=epochs,
                             fit=fit)
-    with Catalog.create(loc.db_url, loc.arrays_url) as cat, make_progress() as progress:
-        task = progress.add_task("fitting INRs", total=None, status="")
+    with Catalog.create(loc.db_url, loc.arrays_url) as cat, ProgressView() as view, \
+            report_progress(view.on_step):
+        before = {m.id for m in cat.list_models(include_inrs=False)}
+        pops = {p.name for p in cat.list_populations() if p.status == "complete"}
+
+        fitting: list[int] = []
 
         def fit_progress(done: int, total: int, psnr: float) -> None:
-            progress.update(task, completed=done, total=total, status=f"mean PSNR {psnr:.1f} dB")
-            if progress.disable and done:  # not a terminal: a plain line per stored chunk
-                stderr.print(f"fitted {done}/{total} INRs, mean PSNR {psnr:.1f} dB")
+            if not fitting:  # the first report: where this fit starts (none when all stored)
+                fitting.append(done)
+                view.start("fit", "fit INRs" + (f" (resuming at {done})" if done else ""),
+                           total)
+            view.update("fit", done, f"mean PSNR {psnr:.1f} dB", line=bool(done))
+
+        def say(message: str) -> None:
+            view.say(f"• {message}")
+            if not message.startswith(" "):  # a new step: it labels the batch bars
+                view.context = message.split(" (")[0]
 
         result = run_pipeline(cat, config, Path(out) if out else loc.home / "figures",
-                              say=lambda msg: progress.console.print(f"• {msg}"),
-                              fit_progress=fit_progress)
-        rows = []
-        for model in result.models:
-            metrics = {m.name: m.value for m in cat.get_metrics(model.id)}
-            rows.append({"id": model.id, "kind": model.kind, "seed": model.seed,
-                         "test_acc": f"{metrics.get('test_acc', float('nan')):.4f}"})
-    print_table(rows, ["id", "kind", "seed", "test_acc"], title=f"models on {result.population}")
+                              say=say, fit_progress=fit_progress)
+        outcomes = model_outcomes(cat, [m.id for m in result.models])
+        rows = [{"name": model.name, "id": model.id, "kind": model.kind, "seed": model.seed,
+                 "test_acc": "" if o.accuracy is None else f"{o.accuracy:.4f}"}
+                for model, o in zip(result.models, outcomes, strict=True)]
+    print_table(rows, ["name", "id", "kind", "seed", "test_acc"],
+                title=f"models on {result.population}")
     for path in result.figures:
         click.echo(f"figure: {path}")
     click.echo("next: zoo cka-matrix --where \"kind = 'gmn'\" --layer penultimate, "
                "zoo sql \"SELECT * FROM similarity_pairs\"")
+    new = [m.name or str(m.id) for m in result.models if m.id not in before]
+    created = ([f"population {result.population!r}"] if result.population not in pops else [])
+    created += [f"{len(new)} models: {', '.join(new)}"] if new else []
+    old = [m.name or str(m.id) for m in result.models if m.id in before]
+    print_summary(loc, time.perf_counter() - started, created, outcomes,
+                  found=[f"{len(old)} models: {', '.join(old)}"] if old else (),
+                  extra=[f"figures {', '.join(map(str, result.figures))}"])
 
 
 def register_commands(group: click.Group) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import Progress, TaskID
 
 from store import Catalog
-from zoo.cli._common import location_options, make_progress, open_catalog, print_table, stderr
+from zoo.cli._common import location_options, open_catalog, print_table
+from zoo.cli._progress import ProgressView, print_summary
 from zoo.cli._types import COUNT, OUT_DIR
 from zoo.settings import Locations
 
@@ -18,35 +18,28 @@ __all__ = ["RichReporter", "register_commands"]
 
 
 class RichReporter:
-    """A Rich progress task per stage and per trained model (time estimates from the rate);
-    plain lines on stderr when it is not a terminal."""
+    """A :class:`~zoo.study.run.Reporter` on a :class:`ProgressView`: a bar per stage and
+    per trained model, moved by every batch its worker trains; off a terminal a line per
+    milestone (an epoch, a stored model) and a heartbeat while a stage runs."""
 
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, TaskID] = {}
-        self.names: dict[str, str] = {}
+    def __init__(self, view: ProgressView) -> None:
+        self.view = view
 
     def start(self, key: str, description: str, total: float | None) -> None:
         """Begin (or re-size) a task."""
-        if key in self.tasks:
-            self.progress.update(self.tasks[key], total=total)
-            return
-        self.tasks[key] = self.progress.add_task(description, total=total, status="")
-        self.names[key] = description
-        if self.progress.disable:
-            stderr.print(f"• {description}" + (f" (0/{total:g})" if total else ""))
+        self.view.start(key, description, total)
 
     def update(self, key: str, completed: float, status: str = "") -> None:
-        """Move a task on."""
-        self.progress.update(self.tasks[key], completed=completed, status=status)
-        task = self.progress.tasks[self.tasks[key]]
-        if self.progress.disable and (status or task.finished):
-            total = f"/{task.total:g}" if task.total else ""
-            stderr.print(f"  {self.names[key]}: {completed:g}{total} {status}".rstrip())
+        """Move a task on: a milestone, also printed off a terminal."""
+        self.view.update(key, completed, status, line=bool(status))
+
+    def step(self, key: str, completed: float, status: str = "") -> None:
+        """Move a task inside a step (a batch): off a terminal only the heartbeat shows it."""
+        self.view.update(key, completed, status)
 
     def say(self, message: str) -> None:
         """A line of news above the bars."""
-        self.progress.console.print(f"• {message}")
+        self.view.say(f"• {message}")
 
 
 def _profile(name: str, seeds: str | None, kinds: str | None, epochs: tuple[str, ...],
@@ -110,9 +103,13 @@ def reproduce(loc: Locations, profile_name: str, seeds: str | None, kinds: str |
     if dry_run:
         _dry_run(loc, profile)
         return
+    from zoo.outcomes import model_outcomes
+
     out_dir = Path(out) if out else loc.home / "report"
-    with Catalog.create(loc.db_url, loc.arrays_url) as cat, make_progress() as progress:
-        result = run_study(cat, profile, out_dir, RichReporter(progress))
+    with Catalog.create(loc.db_url, loc.arrays_url) as cat, ProgressView() as view:
+        result = run_study(cat, profile, out_dir, RichReporter(view))
+        outcomes = model_outcomes(cat, result.model_ids)
+        names = {o.model_id: o.name for o in outcomes}
     click.echo(f"study {result.study}: {len(result.model_ids)} models ({result.trained} "
                f"trained now) in {result.seconds['total'] / 60:.1f} min")
     for f in result.findings:
@@ -120,6 +117,17 @@ def reproduce(loc: Locations, profile_name: str, seeds: str | None, kinds: str |
                    f"interval [{f.ci_low:+.3f}, {f.ci_high:+.3f}])")
     click.echo(f"report: {result.report_md}\n        {result.report_html}")
     click.echo(f"next: zoo sql \"SELECT * FROM findings\", zoo report --study {result.study}")
+    created = [f"population {result.population!r}"] if result.population_fitted else []
+    if result.new_model_ids:
+        created.append(f"{len(result.new_model_ids)} models: "
+                       + ", ".join(names[i] for i in result.new_model_ids))
+    old = [i for i in result.model_ids if i not in result.new_model_ids]
+    found = [f"population {result.population!r}"] if (
+        result.population and not result.population_fitted) else []
+    if old:
+        found.append(f"{len(old)} models: " + ", ".join(names[i] for i in old))
+    print_summary(loc, result.seconds["total"], created, outcomes, found=found,
+                  extra=[f"study {result.study!r}, report {result.report_html}"])
 
 
 @click.command()

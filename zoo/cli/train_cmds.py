@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -14,9 +15,9 @@ from zoo.cli._common import (
     note,
     open_catalog,
     print_table,
-    stderr,
 )
 from zoo.cli._kinds import KIND
+from zoo.cli._progress import ProgressView, print_summary
 from zoo.cli._types import COUNT, NONNEG, NONNEG_FLOAT, POSITIVE, PROBABILITY, SEED
 from zoo.settings import Locations
 
@@ -92,8 +93,11 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
     from store import DuplicateError
     from zoo.identity import find_trained, training_key
     from zoo.kinds import default_augment, get_kind, kind_names, kind_train_config
+    from zoo.outcomes import model_outcomes
+    from zoo.train import report_progress
     from zoo.training import train_model
 
+    started = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
     given = {"weight_decay": weight_decay, "grad_clip": grad_clip, "amsgrad": amsgrad,
@@ -120,9 +124,10 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
         found = None if retrain else find_trained(cat, key)
         if found is None:
             try:
-                record = train_model(cat, kind, config, tags=tags, augment=warp,
-                                     on_epoch=None if stderr.is_terminal else _epoch_line,
-                                     **options)
+                with ProgressView(f"{kind} s{seed}") as view, report_progress(view.on_step):
+                    record = train_model(cat, kind, config, tags=tags, augment=warp,
+                                         on_epoch=lambda m: view.say(_epoch_line(m)),
+                                         **options)
             except DuplicateError as exc:  # --retrain gave bit-identical weights
                 if exc.existing_id is None:
                     raise
@@ -138,15 +143,19 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
             record = found
         metrics = {m.name: m.value for m in cat.get_metrics(record.id) if m.step is None
                    or m.name == "best_val_acc"}
+        outcomes = model_outcomes(cat, [record.id])
+    what = [f"model {record.name} (id {record.id})"]
     if as_json:
         echo_json({**record.to_dict(), "metrics": metrics, "found": found is not None})
-        return
-    click.echo(f"model {record.name} (id {record.id}): best val acc "
-               f"{metrics.get('best_val_acc', float('nan')):.4f} at epoch "
-               f"{record.config.get('best_epoch')}, test acc "
-               f"{metrics.get('test_acc', float('nan')):.4f}, "
-               f"trained in {metrics.get('train_seconds', float('nan')):.0f} s"
-               + ("" if found is not None else f"; stored in {loc.db_url}"))
+    else:
+        click.echo(f"model {record.name} (id {record.id}): best val acc "
+                   f"{metrics.get('best_val_acc', float('nan')):.4f} at epoch "
+                   f"{record.config.get('best_epoch')}, test acc "
+                   f"{metrics.get('test_acc', float('nan')):.4f}, "
+                   f"trained in {metrics.get('train_seconds', float('nan')):.0f} s"
+                   + ("" if found is not None else f"; stored in {loc.db_url}"))
+    print_summary(loc, time.perf_counter() - started, [] if found else what, outcomes,
+                  found=what if found else ())
 
 
 def _parse_ranges(text: str) -> Any:
@@ -163,10 +172,10 @@ def _parse_ranges(text: str) -> Any:
                                  param_hint="--augment-ranges") from exc
 
 
-def _epoch_line(m: Any) -> None:
-    """One plain line per epoch when the progress bar cannot be shown (not a terminal)."""
-    stderr.print(f"epoch {m.epoch}: train loss {m.train_loss:.4f} acc {m.train_acc:.4f}, "
-                 f"val loss {m.val_loss:.4f} acc {m.val_acc:.4f} ({m.seconds:.0f} s)")
+def _epoch_line(m: Any) -> str:
+    """The line an epoch's metrics make (above the bars on a terminal, else plain)."""
+    return (f"epoch {m.epoch}: train loss {m.train_loss:.4f} acc {m.train_acc:.4f}, "
+            f"val loss {m.val_loss:.4f} acc {m.val_acc:.4f} ({m.seconds:.0f} s)")
 
 
 @click.command(name="eval")
@@ -220,28 +229,37 @@ def record(loc: Locations, model: str | int, probe: str, layers: str, batch_size
 
     Example: zoo record cnn:0 --probe test-500 --layers all
     """
+    from zoo.train import report_progress
     from zoo.training import record_model
 
+    started = time.perf_counter()
     names = None if layers == "all" else [x.strip() for x in layers.split(",") if x.strip()]
     with open_catalog(loc) as cat:
         model_id = cat.resolve_model(model)
         name = cat.get_model(model_id).name
         have = {a.layer: a for a in cat.list_activations(model_id, probe=probe)}
         wanted = names or ["predictions"]
-        if not replace and all(n in have for n in wanted):
+        stored = not replace and all(n in have for n in wanted)
+        if stored:
             note(f"already recorded: model {name} on probe set {probe!r} "
                          "(--replace records again)")
             records = list(have.values()) if names is None else [have[n] for n in names]
         else:
             try:
-                records = record_model(cat, model_id, probe, names, batch_size=batch_size,
-                                       replace=replace)
+                with ProgressView(name or str(model_id)) as view, \
+                        report_progress(view.on_step):
+                    records = record_model(cat, model_id, probe, names, batch_size=batch_size,
+                                           replace=replace)
             except ValueError as exc:  # e.g. unknown layer names, from the recorder
                 raise click.ClickException(str(exc).splitlines()[0]) from exc
+    what = [f"activations of model {name} on probe set {probe!r}: "
+            f"{len(records)} arrays ({', '.join(r.layer for r in records)})"]
     print_table([{"layer": r.layer, "shape": list(r.shape), "dtype": r.dtype,
                   "sha256": r.sha256[:12]} for r in records], ["layer", "shape", "dtype",
                                                                 "sha256"],
                 title=f"model {name} on probe set {probe!r}")
+    print_summary(loc, time.perf_counter() - started, [] if stored else what,
+                  found=what if stored else ())
 
 
 def register_commands(group: click.Group) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queue_mod
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -106,12 +107,27 @@ def _init_worker(events: Any, location: tuple[str, str]) -> None:
     _QUEUE, _LOCATION = events, location
 
 
+def _step_sender(job: Job, put: Callable[[tuple[Any, ...]], None]) -> Any:
+    """A progress hook sending ``("step", slot, StepProgress)`` at most once a second (and
+    at the end of each pass) to the parent."""
+    last = [0.0]
+
+    def send(step: Any) -> None:
+        now = time.monotonic()
+        if step.done == 1 or step.done == step.total or now - last[0] >= 1.0:
+            last[0] = now
+            put(("step", job.slot, step))
+
+    return send
+
+
 def _run_job(job: Job) -> int:
     """Train (unless stored) and record one model; events go to the parent's queue."""
+    from zoo.train import report_progress
     from zoo.training import record_model, train_model
 
     put = _QUEUE.put if _QUEUE is not None else (lambda event: None)
-    with Catalog.open(*_LOCATION) as cat:
+    with Catalog.open(*_LOCATION) as cat, report_progress(_step_sender(job, put)):
         model_id = job.model_id
         if model_id is None:
             try:
@@ -136,21 +152,20 @@ def run_jobs(catalog: Catalog, jobs: list[Job], workers: int,
              on_done: Callable[[Job, int], None]) -> dict[str, int]:
     """Run ``jobs`` on ``workers`` processes, longest first; returns slot -> model id.
 
-    ``on_event`` gets ``("epoch", slot, epoch, val_acc)``, ``("trained", slot, id)`` and
-    ``("recorded", slot, id)``; ``on_done(job, model_id)`` runs as each job finishes.
+    ``on_event`` gets ``("step", slot, StepProgress)`` (a batch of a training or a
+    recording, at most one a second per job), ``("epoch", slot, epoch, val_acc)``,
+    ``("trained", slot, id)`` and ``("recorded", slot, id)``; ``on_done(job, model_id)``
+    runs as each job finishes.
     """
     global _QUEUE, _LOCATION
     location = (catalog.engine.url.render_as_string(hide_password=False), catalog.arrays.root)
     order = sorted(jobs, key=lambda j: (j.model_id is not None, -j.epochs, j.kind != "gmn"))
     if workers <= 1 or len(jobs) <= 1:
-        local: queue_mod.SimpleQueue[tuple[Any, ...]] = queue_mod.SimpleQueue()
-        _QUEUE, _LOCATION = local, location
+        _QUEUE, _LOCATION = _Direct(on_event), location  # events as they happen
         out = {}
         try:
             for job in order:
                 out[job.slot] = model_id = _run_job(job)
-                while not local.empty():
-                    on_event(local.get())
                 on_done(job, model_id)
         finally:
             _QUEUE = None
@@ -179,6 +194,13 @@ def run_jobs(catalog: Catalog, jobs: list[Job], workers: int,
         raise
     pool.shutdown()
     return out
+
+
+@dataclass(frozen=True)
+class _Direct:
+    """A queue stand-in for jobs run in this process: ``put`` hands the event on at once."""
+
+    put: Callable[[tuple[Any, ...]], None]
 
 
 def _drain(events: Any, on_event: Callable[[tuple[Any, ...]], None]) -> None:

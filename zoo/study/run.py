@@ -37,13 +37,18 @@ class Reporter(Protocol):
     def update(self, key: str, completed: float, status: str = "") -> None:
         """Move a task to ``completed``."""
 
+    def step(self, key: str, completed: float, status: str = "") -> None:
+        """Move a task inside a step (many calls a second: a batch of a training or a
+        recording); plain logs show these only as a heartbeat."""
+
     def say(self, message: str) -> None:
         """A line of news."""
 
 
 @dataclass(frozen=True)
 class StudyResult:
-    """What a run produced: the report's files, the findings, the models and timings."""
+    """What a run produced: the report's files, the findings, the models and timings; the
+    INR population and whether this run fitted it; the models this run trained."""
 
     study: str
     report_md: Path
@@ -52,6 +57,9 @@ class StudyResult:
     model_ids: tuple[int, ...]
     trained: int
     seconds: dict[str, float]
+    population: str | None = None
+    population_fitted: bool = False
+    new_model_ids: tuple[int, ...] = ()
 
 
 def measured_epoch_seconds(catalog: Catalog) -> dict[str, float]:
@@ -66,9 +74,11 @@ def measured_epoch_seconds(catalog: Catalog) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in per_kind.items()}
 
 
-def _population(catalog: Catalog, profile: Profile, rep: Reporter, workers: int) -> str | None:
+def _population(catalog: Catalog, profile: Profile, rep: Reporter, workers: int
+                ) -> tuple[str | None, bool]:
+    """The population's name (None when no kind reads weights), fitted now or not."""
     if not any(k in WEIGHT_KINDS for k in profile.kinds):
-        return None
+        return None, False
     siren = SirenConfig(variant=profile.siren)
     fit = FitConfig(init=profile.inr_init, views=profile.views,  # type: ignore[arg-type]
                     steps=profile.fit_steps, lr=profile.fit_lr)
@@ -81,7 +91,8 @@ def _population(catalog: Catalog, profile: Profile, rep: Reporter, workers: int)
 
         fit_population(catalog, profile.dataset, siren, fit, name=name, limit=profile.n_inrs,
                        progress=progress, workers=workers)
-    return name
+        return name, True
+    return name, False
 
 
 def _probe(catalog: Catalog, profile: Profile, population: str | None) -> str:
@@ -97,7 +108,8 @@ def _probe(catalog: Catalog, profile: Profile, population: str | None) -> str:
 
 
 def _train(catalog: Catalog, profile: Profile, jobs: list[Job], workers: int,
-           rep: Reporter, members: dict[str, int]) -> int:
+           rep: Reporter, members: dict[str, int]) -> list[int]:
+    """Train and record what ``jobs`` lack; returns the ids of the models trained now."""
     todo = [j for j in jobs if j.model_id is None or not _recorded(catalog, j)]
     by_slot = {j.slot: j for j in todo}
     rep.start("record", "record activations", len(jobs))
@@ -109,7 +121,9 @@ def _train(catalog: Catalog, profile: Profile, jobs: list[Job], workers: int,
 
     def on_event(event: tuple[Any, ...]) -> None:
         kind, slot = event[0], event[1]
-        if kind == "epoch":
+        if kind == "step":
+            _step(rep, by_slot[slot], event[2])
+        elif kind == "epoch":
             rep.update(slot, event[2], f"val acc {event[3]:.3f}")
         elif kind == "trained" and by_slot[slot].model_id is None:
             rep.update(slot, by_slot[slot].epochs, f"model {event[2]}")
@@ -122,7 +136,21 @@ def _train(catalog: Catalog, profile: Profile, jobs: list[Job], workers: int,
         catalog.set_study_models(profile.name, members)  # resumable from here on
 
     run_jobs(catalog, todo, workers, on_event, on_done)
-    return sum(j.model_id is None for j in todo)
+    return [members[j.slot] for j in todo if j.model_id is None]
+
+
+def _step(rep: Reporter, job: Job, step: Any) -> None:
+    """A batch of a worker's training (the model's task, in fractions of an epoch: 0.9 for
+    the training pass, 0.1 for validation) or recording (its own task)."""
+    if step.stage == "record":
+        key = f"{job.slot}|record"
+        if step.done == 1:
+            rep.start(key, f"record {job.label}", step.total)
+        rep.step(key, step.done, step.status)
+        return
+    part = step.done / step.total if step.total else 0.0
+    done = step.epoch - 1 + (0.9 * part if step.stage == "train" else 0.9 + 0.1 * part)
+    rep.step(job.slot, done, f"{step.label}: {step.status}")
 
 
 def _recorded(catalog: Catalog, job: Job) -> bool:
@@ -157,7 +185,7 @@ def reproduce(catalog: Catalog, profile: Profile, out_dir: Path, rep: Reporter,
     if profile.dataset not in {d.name for d in catalog.list_datasets()}:
         rep.say(f"adding dataset {profile.dataset}")
         add_bundled_dataset(catalog, profile.dataset)
-    population = _population(catalog, profile, rep, workers)
+    population, fitted = _population(catalog, profile, rep, workers)
     probe = _probe(catalog, profile, population)
     seconds["data"] = clock() - t0
     jobs = plan_jobs(catalog, profile.kinds, profile.seeds, profile.epochs_for,
@@ -176,7 +204,7 @@ def reproduce(catalog: Catalog, profile: Profile, out_dir: Path, rep: Reporter,
                                fresh_clone=False)
         rep.say(f"estimated training time: {est['train'] / 60:.1f} min")
     t1 = clock()
-    trained = _train(catalog, profile, jobs, workers, rep, members)
+    new_ids = _train(catalog, profile, jobs, workers, rep, members)
     seconds["train"] = clock() - t1
     ids = [members[j.slot] for j in jobs]
     catalog.set_study_models(profile.name, {j.slot: members[j.slot] for j in jobs})
@@ -195,4 +223,5 @@ def reproduce(catalog: Catalog, profile: Profile, out_dir: Path, rep: Reporter,
     md, html = render_report(catalog, profile.name, out_dir)
     seconds["report"] = clock() - t3
     seconds["total"] = clock() - t0
-    return StudyResult(profile.name, md, html, tuple(findings), tuple(ids), trained, seconds)
+    return StudyResult(profile.name, md, html, tuple(findings), tuple(ids), len(new_ids),
+                       seconds, population, fitted, tuple(new_ids))

@@ -2,17 +2,23 @@
 
 One loader factory for every kind of dataset (tensor datasets and lists of
 torch_geometric ``Data``), one way to split a batch into model inputs and
-targets, and one Rich progress bar.
+targets, and one progress channel: the loops describe every batch as a
+:class:`StepProgress`; a caller that wants it installs a hook with
+:func:`report_progress` (the CLI draws bars and prints heartbeats, a study worker
+sends it to its parent); without one a Rich bar is drawn on a terminal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence, Sized
+import contextlib
+from collections.abc import Callable, Iterator, Sequence, Sized
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from torch_geometric.data.data import BaseData
@@ -20,11 +26,15 @@ from torch_geometric.data.data import BaseData
 __all__ = [
     "Collate",
     "DatasetLike",
+    "ProgressHook",
+    "StepProgress",
     "batch_inputs",
+    "current_progress_hook",
     "make_loader",
-    "make_progress",
     "model_device",
+    "report_progress",
     "split_batch",
+    "step_reporter",
 ]
 
 #: Anything indexable with a length: a ``torch.utils.data.Dataset`` (e.g.
@@ -133,19 +143,108 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def make_progress(enabled: bool, *fields: str) -> Progress:
-    """A Rich progress bar with a description, a bar, ``done/total`` and elapsed time.
+@dataclass(frozen=True)
+class StepProgress:
+    """Where one pass over a loader stands after a batch.
 
-    ``fields`` are extra numeric task fields shown as ``name 0.1234`` (set them
-    with ``progress.update(task, name=value)``). The bar is disabled (renders
-    nothing) when ``enabled`` is false or stderr is not a terminal.
+    ``stage`` is ``"train"``, ``"val"`` (the validation pass of an epoch) or
+    ``"record"``; ``done`` of ``total`` batches are finished (``total`` None when the
+    loader has no length) after ``seconds`` of this pass; ``epoch`` (1-based) of
+    ``epochs`` for training stages, 0 otherwise; ``loss`` (mean cross-entropy, nats)
+    and ``acc`` (a fraction) are running averages over the batches done, None where
+    the pass has none (recording). Nothing is a placeholder: every field is measured.
     """
+
+    stage: str
+    done: int
+    total: int | None
+    seconds: float
+    epoch: int = 0
+    epochs: int = 0
+    loss: float | None = None
+    acc: float | None = None
+
+    @property
+    def rate(self) -> float:
+        """Batches per second so far."""
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds this pass still needs at the rate so far (None: unknown)."""
+        if self.total is None or self.rate <= 0:
+            return None
+        return max(self.total - self.done, 0) / self.rate
+
+    @property
+    def label(self) -> str:
+        """``epoch 2/20 train``, ``epoch 2/20 validate`` or ``record``."""
+        what = {"val": "validate"}.get(self.stage, self.stage)
+        return f"epoch {self.epoch}/{self.epochs} {what}" if self.epochs else what
+
+    @property
+    def status(self) -> str:
+        """``batch 37/80, loss 0.4123 acc 0.8730, 3.1 batch/s, ETA 14 s``."""
+        parts = [f"batch {self.done}" + (f"/{self.total}" if self.total is not None else "")]
+        if self.loss is not None and self.acc is not None:
+            parts.append(f"loss {self.loss:.4f} acc {self.acc:.4f}")
+        parts.append(f"{self.rate:.2g} batch/s" if self.rate < 10 else f"{self.rate:.0f} batch/s")
+        if self.eta is not None and self.done != self.total:
+            parts.append(f"ETA {_duration(self.eta)}")
+        return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    """``14 s``, ``3.5 min`` or ``1.2 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+#: What receives a :class:`StepProgress` after every batch.
+ProgressHook: TypeAlias = Callable[[StepProgress], None]
+_HOOK: ContextVar[ProgressHook | None] = ContextVar("zoo_progress_hook", default=None)
+
+
+@contextlib.contextmanager
+def report_progress(hook: ProgressHook) -> Iterator[None]:
+    """Within the block, every training, validation and recording pass in this thread
+    sends each batch's :class:`StepProgress` to ``hook`` (whatever their ``progress``
+    argument says: that one only switches the built-in bar)."""
+    token = _HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _HOOK.reset(token)
+
+
+def current_progress_hook() -> ProgressHook | None:
+    """The hook :func:`report_progress` installed, if any."""
+    return _HOOK.get()
+
+
+@contextlib.contextmanager
+def step_reporter(enabled: bool) -> Iterator[ProgressHook | None]:
+    """The hook a loop reports its batches to: the installed one (:func:`report_progress`);
+    else, with ``enabled`` and stderr a terminal, a Rich bar drawn while the block runs;
+    else None (report nothing)."""
+    hook = current_progress_hook()
+    if hook is not None:
+        yield hook
+        return
     console = Console(stderr=True)
-    columns = [
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        *(TextColumn(f"{name} {{task.fields[{name}]:.4f}}") for name in fields),
-        TimeElapsedColumn(),
-    ]
-    return Progress(*columns, console=console, disable=not (enabled and console.is_terminal))
+    if not (enabled and console.is_terminal):
+        yield None
+        return
+    columns = [TextColumn("[progress.description]{task.description}"), BarColumn(),
+               TextColumn("{task.fields[status]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def draw(step: StepProgress) -> None:
+            if step.stage not in tasks:
+                tasks[step.stage] = bar.add_task(step.label, total=step.total, status="")
+            bar.update(tasks[step.stage], description=step.label, completed=step.done,
+                       total=step.total, status=step.status)
+
+        yield draw

@@ -16,14 +16,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.train._common import Collate, DatasetLike, make_loader, make_progress, model_device
+from zoo.train._common import (
+    Collate,
+    DatasetLike,
+    ProgressHook,
+    StepProgress,
+    make_loader,
+    model_device,
+    step_reporter,
+)
 from zoo.train._common import split_batch as _split_batch
 from zoo.train.config import TrainConfig
 
@@ -87,8 +95,36 @@ class EvalResult:
     logits: np.ndarray | None = None
 
 
+#: Called after each batch of a pass with (batches done, batches in the pass or None,
+#: running mean loss, running accuracy).
+OnBatch: TypeAlias = Callable[[int, int | None, float, float], None]
+
+
+def _batch_reporter(report: ProgressHook | None, stage: str, epoch: int = 0, epochs: int = 0
+                    ) -> OnBatch | None:
+    """An ``on_batch`` callback that sends :class:`StepProgress` of this pass to ``report``."""
+    if report is None:
+        return None
+    started = time.perf_counter()
+
+    def on_batch(done: int, total: int | None, loss: float, acc: float) -> None:
+        report(StepProgress(stage, done, total, time.perf_counter() - started, epoch=epoch,
+                            epochs=epochs, loss=loss, acc=acc))
+
+    return on_batch
+
+
+def _n_batches(loader: Any, pieces: int = 1) -> int | None:
+    """Batches (optimizer updates with ``pieces`` per update) a loader gives, if it knows."""
+    try:
+        return -(-len(loader) // pieces)
+    except TypeError:
+        return None
+
+
 def evaluate(
-    model: nn.Module, dataset: DatasetLike, batch_size: int, collate: Collate | None = None
+    model: nn.Module, dataset: DatasetLike, batch_size: int, collate: Collate | None = None,
+    *, on_batch: OnBatch | None = None,
 ) -> EvalResult:
     """Evaluate a classifier on a labelled dataset, in dataset order.
 
@@ -100,6 +136,7 @@ def evaluate(
         dataset: labelled samples (see :func:`train_classifier`).
         batch_size: evaluation batch size.
         collate: optional custom collate function.
+        on_batch: called after each batch with (done, total, running loss, running acc).
 
     Returns:
         loss, accuracy, predictions ``[n]`` and confusion matrix ``[C, C]``.
@@ -108,10 +145,12 @@ def evaluate(
     was_training = model.training
     model.eval()
     total_loss, preds, targets, all_logits = 0.0, [], [], []
-    n_classes = 0
+    n_classes, seen, correct = 0, 0, 0
     try:
         with torch.no_grad():
-            for batch in make_loader(dataset, batch_size, collate=collate):
+            loader = make_loader(dataset, batch_size, collate=collate)
+            total = _n_batches(loader)
+            for index, batch in enumerate(loader):
                 inputs, y = _split_batch(batch, device)
                 logits = model(inputs)
                 n_classes = logits.shape[1]
@@ -119,6 +158,10 @@ def evaluate(
                 preds.append(logits.argmax(dim=1).cpu())
                 targets.append(y.cpu())
                 all_logits.append(logits.float().cpu())
+                if on_batch is not None:
+                    seen += len(y)
+                    correct += int((preds[-1] == targets[-1]).sum())
+                    on_batch(index + 1, total, total_loss / seen, correct / seen)
     finally:
         model.train(was_training)
     pred = torch.cat(preds).numpy().astype(np.int64)
@@ -172,12 +215,14 @@ def _train_epoch(
     config: TrainConfig,
     device: torch.device,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    on_batch: OnBatch | None = None,
 ) -> tuple[float, float]:
     """One pass over ``loader`` in train mode; returns (mean loss, accuracy).
 
     The loader yields ``config.micro_batch``-sized pieces of the shuffled data (or whole
     batches); ``batch_size / micro_batch`` consecutive pieces make one update, their
     gradients accumulated with each piece's loss summed and divided by its batch's size.
+    ``on_batch`` is called after each update (batch) with the running loss and accuracy.
     """
     model.train()
     pieces = config.batch_size // config.micro_batch if config.micro_batch else 1
@@ -185,8 +230,9 @@ def _train_epoch(
     # iterable without a dataset (a benchmark's slice of batches) has full batches only
     dataset = getattr(loader, "dataset", None)
     n_samples = len(dataset) if pieces > 1 and dataset is not None else None
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss, correct, seen, updates = 0.0, 0, 0, 0
     batch_size = config.batch_size
+    total = _n_batches(loader, pieces) if on_batch is not None else None
     for index, batch in enumerate(loader):
         inputs, y = _split_batch(batch, device)
         if index % pieces == 0:
@@ -206,14 +252,17 @@ def _train_epoch(
             )
         loss.backward()
         seen += len(y)
+        total_loss += float(piece_loss.detach())
+        correct += int((logits.detach().argmax(dim=1) == y).sum())
         if pieces == 1 or index % pieces == pieces - 1 or seen == n_samples:
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-        total_loss += float(piece_loss.detach())
-        correct += int((logits.detach().argmax(dim=1) == y).sum())
+            updates += 1
+            if on_batch is not None:
+                on_batch(updates, total, total_loss / seen, correct / seen)
     return total_loss / seen, correct / seen
 
 
@@ -246,7 +295,9 @@ def train_classifier(
         val_collate: collate for ``val`` when it differs from the training one
             (e.g. training batches are augmented); default: ``collate``.
         on_epoch: called with each epoch's metrics as soon as they are known.
-        progress: show a Rich progress bar (only on a terminal).
+        progress: show a Rich progress bar of every batch (only on a terminal, and only
+            when no hook is installed: with :func:`~zoo.train.report_progress` each
+            training and validation batch goes to that hook, ``progress`` or not).
 
     Returns:
         The best state_dict (CPU copy), its 1-based epoch, per-epoch history
@@ -271,14 +322,15 @@ def train_classifier(
         best_state: dict[str, Tensor] = {}
         best_epoch, best_acc = 0, -1.0
         stopped_early = False
-        with make_progress(progress, "loss", "acc", "val_acc") as bar:
-            task = bar.add_task("epoch 0", total=config.epochs, loss=0.0, acc=0.0, val_acc=0.0)
+        with step_reporter(progress) as report:
             for epoch in range(1, config.epochs + 1):
                 t0 = time.perf_counter()
-                train_loss, train_acc = _train_epoch(model, loader, optimizer, config, device,
-                                                     scheduler)
+                train_loss, train_acc = _train_epoch(
+                    model, loader, optimizer, config, device, scheduler,
+                    on_batch=_batch_reporter(report, "train", epoch, config.epochs))
                 result = evaluate(model, val, piece,
-                                  collate=collate if val_collate is None else val_collate)
+                                  collate=collate if val_collate is None else val_collate,
+                                  on_batch=_batch_reporter(report, "val", epoch, config.epochs))
                 metrics = EpochMetrics(
                     epoch=epoch,
                     train_loss=train_loss,
@@ -293,14 +345,6 @@ def train_classifier(
                     best_state = {
                         k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
                     }
-                bar.update(
-                    task,
-                    advance=1,
-                    description=f"epoch {epoch}/{config.epochs}",
-                    loss=train_loss,
-                    acc=train_acc,
-                    val_acc=metrics.val_acc,
-                )
                 if on_epoch is not None:
                     on_epoch(metrics)
                 if config.patience is not None and epoch - best_epoch >= config.patience:

@@ -25,6 +25,7 @@ layers) and ``"predictions"`` (``argmax`` of the logits, int64 ``[n]``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,7 +34,14 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from zoo.train._common import Collate, DatasetLike, batch_inputs, make_loader, make_progress
+from zoo.train._common import (
+    Collate,
+    DatasetLike,
+    StepProgress,
+    batch_inputs,
+    make_loader,
+    step_reporter,
+)
 from zoo.train._common import model_device as _model_device
 
 __all__ = ["ActivationSink", "InMemorySink", "REDUCE_CONV", "record_activations"]
@@ -220,7 +228,8 @@ def record_activations(
         batch_size: samples per forward pass = max rows per written block.
         collate: optional custom collate function.
         reduce_conv: ``"mean"`` or ``"flatten"`` for conv maps (module docstring).
-        progress: show a Rich progress bar (only on a terminal).
+        progress: show a Rich progress bar (only on a terminal, and only when no hook is
+            installed: under :func:`~zoo.train.report_progress` every batch goes there).
         aliases: filled with ``{layer: earlier layer}`` for each requested layer whose
             (reduced) output is the very tensor, or exactly the values, an earlier layer
             gave on the first batch (the CNN's ``pool`` is the spatial mean of
@@ -258,10 +267,9 @@ def record_activations(
         for name in names:
             handles.append(modules[name].register_forward_hook(make_hook(name)))
         model.eval()
-        start = 0
-        with torch.no_grad(), make_progress(progress) as bar:
-            task = bar.add_task("recording", total=len(loader))
-            for batch in loader:
+        start, started = 0, time.perf_counter()
+        with torch.no_grad(), step_reporter(progress) as report:
+            for index, batch in enumerate(loader):
                 logits = model(batch_inputs(batch, device))
                 rows = logits.shape[0]
                 blocks: dict[str, Tensor] = {}
@@ -294,7 +302,9 @@ def record_activations(
                         sink.open_layer(name, shapes[name], array.dtype)
                     sink.write(name, start, array)
                 start += rows
-                bar.advance(task)
+                if report is not None:
+                    report(StepProgress("record", index + 1, len(loader),
+                                        time.perf_counter() - started))
     finally:
         for handle in handles:
             handle.remove()
