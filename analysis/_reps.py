@@ -63,8 +63,8 @@ class Listing:
         layers = self.layers(model_id)
         if not layers:
             raise NotFoundError(f"model {model_id} has no activations on probe set "
-                                f"{self.probe.name!r}: run `zoo record` or `zoo activations "
-                                "import`")
+                                f"{self.probe.name!r}: run `zoo record` (a trained model) or "
+                                "`zoo activations import` (any model, INRs too)")
         out: list[str] = []
         for name in (s.strip() for s in spec.split(",") if s.strip()):
             if name == "all":
@@ -100,7 +100,7 @@ def _by_model(catalog: Catalog, model_ids: Sequence[int]) -> dict[int, list[Acti
         if not acts:
             catalog.get_model(m)  # an unknown id is named as such
             raise NotFoundError(f"model {m} has no recorded activations: run `zoo record` "
-                                "or `zoo activations import`")
+                                "(a trained model) or `zoo activations import` (any model)")
         out[m] = acts
     return out
 

@@ -221,7 +221,7 @@ class ActivationsMixin(CatalogBase):
             raise NotFoundError(
                 f"model {model_id} has no activations for layer {layer!r} on probe set "
                 f"{probe!r} (stored layers: {', '.join(have) or 'none'}): run `zoo record` "
-                "or `zoo activations import`"
+                "(a trained model) or `zoo activations import` (any model, INRs too)"
             )
         return found
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -141,6 +142,17 @@ def test_the_aggregation_example_equals_a_hand_computation(study_home: Path) -> 
         assert row.cka == pytest.approx(sum(values) / len(values), rel=1e-12)
     naive = run_sql(url, "SELECT avg(value) AS v FROM similarity_pairs")["v"][0]
     assert naive != pytest.approx(float(got.cka.mean()))  # what the filters change
+
+
+def test_the_python_snippet_runs_verbatim(study_home: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (block,) = re.findall(r"```python\n(.*?)```",
+                          _section("Guarantees (and the tests that hold them)"), re.DOTALL)
+    monkeypatch.chdir(study_home.parent)  # the snippet opens zoo-home/ relative to here
+    names: dict[str, Any] = {}
+    exec(compile(_substitute(block), "README.md", "exec"), names)
+    assert len(names["cnns"]) == 3 and names["a"] != names["b"]
+    names["cat"].close()
 
 
 def test_json_keys_are_sql_columns(zoo_readme: ZooRunner, study_home: Path) -> None:

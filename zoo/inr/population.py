@@ -91,9 +91,11 @@ def fit_population(
     if len(images_ids) == 0:
         raise InvalidInputError(f"no samples selected from {ds.name!r} (split {split!r})")
     ids = np.tile(images_ids, fit.views)  # row v * n + i: view v of image i
-    if siren.out_features != (ds.sample_shape[2] if len(ds.sample_shape) == 3 else 1):
+    channels = ds.sample_shape[2] if len(ds.sample_shape) == 3 else 1
+    if siren.out_features != channels:
         raise InvalidInputError(f"dataset {ds.name!r} has samples {list(ds.sample_shape)}: "
-                                f"use --out-features {ds.sample_shape[-1]}")
+                                f"its INRs need SirenConfig(out_features={channels})"
+                                " (`zoo inr fit` fits one-channel images only)")
     name = name or default_population_name(ds.name, siren, fit, split, limit)
     fit_config: dict[str, Any] = {**asdict(fit), "split": split, "limit": limit}
     existing = catalog.find_population(name)
