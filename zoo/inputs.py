@@ -78,20 +78,11 @@ def weight_stats(params: np.ndarray, population_arch: dict[str, Any]) -> list[li
     normalising with them commutes with permuting hidden neurons.
     """
     stats = []
-    for w, b in _layer_slices(population_arch):
-        ws, bs = params[:, w], params[:, b]
+    for sl in SirenConfig(**population_arch).param_slices():
+        ws, bs = params[:, sl.weight], params[:, sl.bias]
         stats.append([float(ws.mean()), float(ws.std()) or 1.0,
                       float(bs.mean()), float(bs.std()) or 1.0])
     return stats
-
-
-def _layer_slices(population_arch: dict[str, Any]) -> list[tuple[slice, slice]]:
-    out, start = [], 0
-    for rows, cols in SirenConfig(**population_arch).layer_shapes():
-        out.append((slice(start, start + rows * cols),
-                    slice(start + rows * cols, start + rows * cols + rows)))
-        start += rows * cols + rows
-    return out
 
 
 def normalise_weights(params: ArrayT, population_arch: dict[str, Any],
@@ -102,9 +93,10 @@ def normalise_weights(params: ArrayT, population_arch: dict[str, Any],
     """
     out: Any = (params.to(torch.float32, copy=True) if isinstance(params, Tensor)
                 else params.astype(np.float32, copy=True))
-    for (w, b), (wm, wsd, bm, bsd) in zip(_layer_slices(population_arch), stats, strict=True):
-        out[:, w] = (out[:, w] - wm) / wsd
-        out[:, b] = (out[:, b] - bm) / bsd
+    slices = SirenConfig(**population_arch).param_slices()
+    for sl, (wm, wsd, bm, bsd) in zip(slices, stats, strict=True):
+        out[:, sl.weight] = (out[:, sl.weight] - wm) / wsd
+        out[:, sl.bias] = (out[:, sl.bias] - bm) / bsd
     return out
 
 

@@ -1,18 +1,18 @@
-"""Architecture of a neural graph and the flat MLP parameter layout.
+"""Architecture of a neural graph, and its flat MLP parameters.
 
-Flat layout (shared with :mod:`zoo.models.siren`): for each layer ``l`` the
-weight ``(d_{l+1}, d_l)`` row-major, then the bias ``(d_{l+1},)``.
+The flat layout is :mod:`zoo.models._layout`'s (the one SIRENs use): for each layer
+``l`` the weight ``(d_{l+1}, d_l)`` row-major, then the bias ``(d_{l+1},)``.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor
+
+from zoo.models._layout import LayerSlice, join_flat, mlp_layout, mlp_param_count, split_flat
 
 __all__ = ["NeuralGraphSpec", "flat_from_mlp_params", "mlp_params_from_flat"]
 
@@ -61,8 +61,16 @@ class NeuralGraphSpec:
     def num_params(self) -> int:
         """Scalar parameters of the network (kernels counted in full)."""
         s, k = self.layer_sizes, self.kernel_sizes
+        if not k:
+            return mlp_param_count(s)
         taps = [h * w for h, w in k] + [1] * (self.num_layers - len(k))
         return sum(s[i + 1] * (s[i] * taps[i] + 1) for i in range(self.num_layers))
+
+    def param_slices(self) -> tuple[LayerSlice, ...]:
+        """Where each layer's weight and bias sit in the flat vector ``[P]`` (MLPs only)."""
+        if self.kernel_sizes:
+            raise ValueError("a CNN's neural graph has no flat MLP layout")
+        return mlp_layout(self.layer_sizes)
 
     @property
     def num_pos_ids(self) -> int:
@@ -107,26 +115,13 @@ def mlp_params_from_flat(
     """Split flat MLP parameters into weights ``(.., out, in)`` and biases ``(.., out)``.
 
     ``flat`` is ``(P,)`` or ``(B, P)``; the results are views with the same
-    leading batch dimensions.
+    leading batch dimensions (layout: :mod:`zoo.models._layout`).
     """
-    sizes = list(layer_sizes)
-    expected = sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1))
-    if flat.dim() not in (1, 2) or flat.shape[-1] != expected:
-        raise ValueError(f"flat params {tuple(flat.shape)} do not match {sizes} ({expected})")
-    lead = flat.shape[:-1]
-    weights, biases, start = [], [], 0
-    for d_in, d_out in itertools.pairwise(sizes):
-        weights.append(flat[..., start : start + d_out * d_in].reshape(*lead, d_out, d_in))
-        start += d_out * d_in
-        biases.append(flat[..., start : start + d_out])
-        start += d_out
-    return weights, biases
+    if flat.dim() not in (1, 2):
+        raise ValueError(f"flat params {tuple(flat.shape)} do not match {list(layer_sizes)}")
+    return split_flat(flat, layer_sizes)
 
 
 def flat_from_mlp_params(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensor:
     """Inverse of :func:`mlp_params_from_flat`: ``(P,)`` or ``(B, P)``."""
-    lead = biases[0].shape[:-1]
-    parts = []
-    for w, b in zip(weights, biases, strict=True):
-        parts += [w.reshape(*lead, -1), b]
-    return torch.cat(parts, dim=-1)
+    return join_flat(weights, biases)

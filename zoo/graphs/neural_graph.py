@@ -16,8 +16,8 @@ with layer sizes ``[d0, ..., dL]`` becomes a directed graph with
   neurons can be permuted without changing the function, so nothing a model
   sees may tell them apart; inputs and outputs have fixed meanings.
 
-Flat parameter layout (shared with :mod:`zoo.models.siren`): for each layer,
-the weight ``(d_{l+1}, d_l)`` row-major, then the bias ``(d_{l+1},)``.
+Flat parameter layout (:mod:`zoo.models._layout`, the one SIRENs use): for each
+layer, the weight ``(d_{l+1}, d_l)`` row-major, then the bias ``(d_{l+1},)``.
 
 CNNs: one node per channel; a conv kernel ``(kh, kw)`` becomes the feature of
 edge ``in channel -> out channel``. Kernels are zero-padded *centred* to the
@@ -221,11 +221,8 @@ def _param_indices(spec: NeuralGraphSpec) -> tuple[Tensor, Tensor]:
     slowest part of batching on a busy 2-core machine.
     """
     is_bias = torch.zeros(spec.num_params, dtype=torch.bool)
-    start, s = 0, spec.layer_sizes
-    for layer in range(spec.num_layers):
-        start += s[layer] * s[layer + 1]
-        is_bias[start : start + s[layer + 1]] = True
-        start += s[layer + 1]
+    for sl in spec.param_slices():
+        is_bias[sl.bias] = True
     return torch.nonzero(is_bias).view(-1), torch.nonzero(~is_bias).view(-1)
 
 

@@ -20,9 +20,7 @@ WEIGHT_RECIPE: dict[str, Any] = {"weight_decay": 5e-4, "grad_clip": 10.0, "amsgr
 
 def siren_spec(arch: dict[str, Any]) -> NeuralGraphSpec:
     """The neural-graph layout of INRs with the SIREN architecture dict ``arch``."""
-    siren = SirenConfig(**arch)
-    shapes = siren.layer_shapes()
-    return NeuralGraphSpec(tuple([shapes[0][1], *(out for out, _ in shapes)]))
+    return NeuralGraphSpec(SirenConfig(**arch).layer_sizes)
 
 
 def graph_micro_batch(batch_size: int) -> int | None:

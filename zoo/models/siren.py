@@ -1,11 +1,11 @@
 """SIREN: a sine-activated MLP used as an implicit neural representation (INR).
 
-The module fixes the *canonical flat parameter layout* every stored INR
-population uses: for each linear layer in order, the weight ``(out, in)`` in
-row-major order, then the bias ``(out,)``. Parameters are stored *raw*: the
-frequency factors ``w0`` / ``w0_hidden`` are applied in the forward pass, not
-folded into the stored weights (the convention of Sitzmann et al.'s reference
-code and of the published MNIST INR zoos).
+Every stored INR population uses the *canonical flat parameter layout* of
+:mod:`zoo.models._layout` (for each linear layer in order, the weight ``(out, in)``
+row-major, then the bias ``(out,)``; :meth:`SirenConfig.param_slices` says where).
+Parameters are stored *raw*: the frequency factors ``w0`` / ``w0_hidden`` are applied in
+the forward pass, not folded into the stored weights (the convention of Sitzmann et al.'s
+reference code and of the published MNIST INR zoos).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import cast
 
 import torch
 from torch import Tensor, nn
+
+from zoo.models._layout import LayerSlice, join_flat, mlp_layout, mlp_param_count, split_flat
 
 __all__ = [
     "SIREN_VARIANTS",
@@ -80,15 +82,23 @@ class SirenConfig:
         """Constant added to the output layer (``0.5`` for ``dwsnet``, else ``0``)."""
         return 0.5 if self.variant == "dwsnet" else 0.0
 
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Neurons per layer ``(in_features, hidden_width, ..., out_features)``."""
+        return (self.in_features, *[self.hidden_width] * (self.depth - 1), self.out_features)
+
+    def param_slices(self) -> tuple[LayerSlice, ...]:
+        """Where each linear layer's weight and bias sit in the flat vector ``[P]``."""
+        return mlp_layout(self.layer_sizes)
+
     def layer_shapes(self) -> list[tuple[int, int]]:
         """Weight shapes ``[(out, in), ...]`` of the linear layers, in order."""
-        dims = [self.in_features] + [self.hidden_width] * (self.depth - 1) + [self.out_features]
-        return [(dims[i + 1], dims[i]) for i in range(self.depth)]
+        return [sl.shape for sl in self.param_slices()]
 
     @property
     def n_params(self) -> int:
         """Length ``P`` of the flat parameter vector (weights and biases)."""
-        return sum(o * i + o for o, i in self.layer_shapes())
+        return mlp_param_count(self.layer_sizes)
 
     def layer_w0(self) -> list[float]:
         """Frequency factor applied before each layer's sine (``1.0`` for the linear last layer)."""
@@ -133,30 +143,23 @@ def init_flat_params(n: int, config: SirenConfig, generator: torch.Generator | N
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    bound = torch.cat([torch.cat([torch.full((o * i,), wb), torch.full((o,), bb)])
-                       for (o, i), (wb, bb) in zip(config.layer_shapes(), init_bounds(config),
-                                                   strict=True)])
+    bound = torch.empty(config.n_params)
+    for sl, (wb, bb) in zip(config.param_slices(), init_bounds(config), strict=True):
+        bound[sl.weight], bound[sl.bias] = wb, bb
     u = torch.rand(n, config.n_params, generator=generator, dtype=torch.float32)
     return ((2.0 * u - 1.0) * bound).to(dtype)
 
 
 def flatten_params(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensor:
-    """Concatenate per-layer weights and biases into the canonical flat layout.
+    """Concatenate per-layer weights and biases into the canonical flat layout
+    (:func:`zoo.models._layout.join_flat`).
 
     Shapes:
         - **weights:** ``[..., out_k, in_k]`` per layer ``k``
         - **biases:** ``[..., out_k]`` per layer ``k`` (same leading dims)
         - **output:** ``[..., P]``, layer by layer: weight row-major, then bias
     """
-    if len(weights) != len(biases) or not weights:
-        raise ValueError(f"need one bias per weight, got {len(weights)} and {len(biases)}")
-    parts: list[Tensor] = []
-    for w, b in zip(weights, biases, strict=True):
-        lead = w.shape[:-2]
-        if b.shape != (*lead, w.shape[-2]):
-            raise ValueError(f"bias shape {tuple(b.shape)} does not match weight {tuple(w.shape)}")
-        parts += [w.reshape(*lead, w.shape[-2] * w.shape[-1]), b]
-    return torch.cat(parts, dim=-1)
+    return join_flat(weights, biases)
 
 
 def unflatten_params(flat: Tensor, config: SirenConfig) -> tuple[list[Tensor], list[Tensor]]:
@@ -169,14 +172,7 @@ def unflatten_params(flat: Tensor, config: SirenConfig) -> tuple[list[Tensor], l
     if flat.shape[-1] != config.n_params:
         raise ValueError(f"flat params have {flat.shape[-1]} entries, {config} needs "
                          f"{config.n_params}")
-    lead = flat.shape[:-1]
-    weights, biases, pos = [], [], 0
-    for out_f, in_f in config.layer_shapes():
-        weights.append(flat[..., pos:pos + out_f * in_f].reshape(*lead, out_f, in_f))
-        pos += out_f * in_f
-        biases.append(flat[..., pos:pos + out_f])
-        pos += out_f
-    return weights, biases
+    return split_flat(flat, config.layer_sizes)
 
 
 def grid_axis(size: int, dtype: torch.dtype = torch.float32) -> Tensor:
