@@ -52,8 +52,8 @@ def _names(rows: list[sa.Row], populations: dict[int, str], datasets: dict[int, 
 
 def upgrade() -> None:
     conn = op.get_bind()
-    populations = dict(conn.execute(sa.text("SELECT id, name FROM populations")).all())
-    datasets = dict(conn.execute(sa.text("SELECT id, name FROM datasets")).all())
+    populations: dict[int, str] = dict(conn.execute(sa.text("SELECT id, name FROM populations")).all())
+    datasets: dict[int, str] = dict(conn.execute(sa.text("SELECT id, name FROM datasets")).all())
     rows = conn.execute(sa.text(
         "SELECT id, kind, name, seed, dataset_id, population_id, population_row "
         "FROM models ORDER BY id")).all()

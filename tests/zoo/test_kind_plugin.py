@@ -20,8 +20,8 @@ PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 
 
 def _zoo(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", "from zoo.cli import main; main()", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", "from zoo.cli import main; main()", *args],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -62,7 +62,7 @@ def test_registry_rejects_bad_specs_and_unknown_kinds() -> None:
     assert kind_names()[:5] == ("gmn", "ngt", "mlp-weights", "mlp", "cnn")
     assert get_kind("gmn").reads_graphs and get_kind("mlp-weights").reads_weights
     assert get_kind("cnn").source == "dataset" and get_kind("ngt").source == "population"
-    with pytest.raises(InvalidInputError, match="unknown model kind 'resnet'.*gmn"):
+    with pytest.raises(InvalidInputError, match=r"unknown model kind 'resnet'.*gmn"):
         get_kind("resnet")
     spec = get_kind("mlp")
     with pytest.raises(ValueError, match="already registered"):
