@@ -9,6 +9,7 @@ from typing import Any, Literal, cast
 import click
 import numpy as np
 
+from zoo.cli._cluster import cluster_option
 from zoo.cli._common import (
     ZooGroup,
     echo_json,
@@ -70,12 +71,14 @@ def inr() -> None:
                    "(default: one per CPU core; 1 fits in this process).")
 @click.option("--threads", type=COUNT,
               help="torch CPU threads when --workers is 1 (default: torch's choice).")
+@cluster_option
 @location_options
 def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, steps: int,
             lr: float, batch_size: int, seed: int, init: str, variant: str, views: int,
             split: str | None,
             limit: int | None,
-            name: str | None, workers: int | None, threads: int | None) -> None:
+            name: str | None, workers: int | None, threads: int | None,
+            cluster: str | None) -> None:
     """Fit one SIREN per image of a dataset, batched; resumes if interrupted.
 
     Running it again with the same settings reports the stored population and exits 0.
@@ -124,7 +127,7 @@ def inr_fit(loc: Locations, dataset: str, width: int, depth: int, w0: float, ste
             view.update("fit", done, status, line=bool(new))  # off a terminal: per chunk
 
         record = fit_population(cat, dataset, siren, fit, name=name, split=split, limit=limit,
-                                progress=report, workers=workers)
+                                progress=report, workers=workers, cluster=cluster)
         summary = _psnr_summary(cat, record.id)
     seconds = time.perf_counter() - started
     click.echo(f"population {record.name!r} (id {record.id}): {record.n_inrs} INRs, "
