@@ -17,6 +17,7 @@ from store.errors import (
     SchemaTooNewError,
     ZooError,
 )
+from store.keys import ArrayKey
 from store.records import (
     MODEL_KINDS,
     VERDICTS,
@@ -39,6 +40,7 @@ __all__ = [
     "VERDICTS",
     "ActivationRecord",
     "AlignmentError",
+    "ArrayKey",
     "ArrayStore",
     "ArrayWriter",
     "Catalog",

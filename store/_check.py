@@ -15,11 +15,10 @@ from store._base import CatalogBase
 from store._db import retry_locked
 from store.arrays import bytes_sha256
 from store.errors import CorruptArrayError, NotFoundError
+from store.keys import CATEGORIES, DATASET_PARTS, ArrayKey
 from store.orm import SqlActivation, SqlDataset, SqlModel, SqlPopulation, SqlSimilarity
 
 __all__ = ["CheckMixin", "CheckReport"]
-
-CATEGORIES = ("datasets", "populations", "activations", "checkpoints")
 
 
 @dataclass(frozen=True)
@@ -118,8 +117,8 @@ class CheckMixin(CatalogBase):
             items.append((pop.array_key, pop.sha256 if pop.status == "complete" else None,
                           "array"))
         for (key,) in s.execute(select(SqlDataset.array_key)):
-            for part in ("images", "labels", "splits"):
-                items.append((f"{key}/{part}", None, "array"))
+            for part in DATASET_PARTS:
+                items.append((str(ArrayKey.parse(key).child(part)), None, "array"))
         return items
 
     def _delete_orphans(self, orphans: list[str]) -> list[str]:
@@ -174,4 +173,4 @@ class CheckMixin(CatalogBase):
 
 def _root(key: str) -> str:
     """``<category>/<name>``: the stored object a (possibly nested) key belongs to."""
-    return "/".join(key.split("/")[:2])
+    return str(ArrayKey.parse(key).root)

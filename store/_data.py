@@ -15,6 +15,7 @@ from store._base import CatalogBase, is_unique_violation
 from store._db import retry_locked
 from store.arrays import ArrayWriter
 from store.errors import DuplicateError, InvalidInputError
+from store.keys import DATASET_PARTS, PARAMS, ArrayKey
 from store.orm import SqlDataset, SqlMetric, SqlModel, SqlPopulation, SqlProbeSet
 from store.records import DatasetRecord, PopulationRecord, ProbeSetRecord, check_label
 
@@ -63,10 +64,12 @@ class DataMixin(CatalogBase):
         with self._session() as s:
             if s.scalar(select(SqlDataset.id).where(SqlDataset.name == name)) is not None:
                 raise DuplicateError(f"a dataset named {name!r} is already registered")
-        key = self.arrays.new_key("datasets")
-        self.arrays.write(f"{key}/images", images_a)
-        self.arrays.write(f"{key}/labels", labels_a)
-        self.arrays.write(f"{key}/splits", np.array([SPLITS.index(x) for x in split_a], np.int8))
+        group = ArrayKey.new("datasets")
+        key = str(group)
+        codes = np.array([SPLITS.index(x) for x in split_a], np.int8)
+        values_of: tuple[np.ndarray, ...] = (images_a, labels_a, codes)
+        for part, values in zip(DATASET_PARTS, values_of, strict=True):
+            self.arrays.write(str(group.child(part)), values)
 
         def _insert() -> DatasetRecord:
             with self._session(write=True) as s:
@@ -97,9 +100,8 @@ class DataMixin(CatalogBase):
     def dataset_arrays(self, ref: str | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(images [n, ...], labels [n] int64, splits [n] str)`` of a dataset."""
         record = self.get_dataset(ref)
-        images = self.arrays.read(f"{record.array_key}/images")
-        labels = self.arrays.read(f"{record.array_key}/labels")
-        codes = self.arrays.read(f"{record.array_key}/splits")
+        group = ArrayKey.parse(record.array_key)
+        images, labels, codes = (self.arrays.read(str(group.child(p))) for p in DATASET_PARTS)
         return images, labels, np.array(SPLITS)[codes]
 
     # -- populations --------------------------------------------------------------
@@ -122,7 +124,8 @@ class DataMixin(CatalogBase):
         ``complete_population`` at the end.
         """
         check_label(name, "population name")
-        key = f"{self.arrays.new_key('populations')}/params"
+        params = ArrayKey.new("populations", PARAMS)
+        key = str(params)
         writer = self.arrays.create(key, (n_inrs, n_params), np.float32, chunk_rows=chunk_rows)
 
         def _insert() -> PopulationRecord:
@@ -138,12 +141,12 @@ class DataMixin(CatalogBase):
         try:
             return retry_locked(_insert), writer
         except IntegrityError as exc:
-            self.arrays.delete(key.rsplit("/", 1)[0])
+            self.arrays.delete(str(params.root))
             if is_unique_violation(exc):
                 raise DuplicateError(f"a population named {name!r} already exists") from exc
             raise
         except BaseException:
-            self.arrays.delete(key.rsplit("/", 1)[0])
+            self.arrays.delete(str(params.root))
             raise
 
     def resume_population(self, ref: str | int) -> tuple[PopulationRecord, ArrayWriter]:
@@ -172,7 +175,7 @@ class DataMixin(CatalogBase):
                 return record
 
         record = retry_locked(_do)
-        self.arrays.delete("/".join(record.array_key.split("/")[:2]))
+        self.arrays.delete(str(ArrayKey.parse(record.array_key).root))
         return record
 
     def population_progress(self, ref: str | int, rows_done: int) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import socket
 import time
 import uuid
@@ -33,6 +34,7 @@ from zarr.core.array_spec import ArrayConfigParams
 from zarr.storage import FsspecStore, LocalStore
 
 from store.errors import CorruptArrayError, InvalidInputError, NotFoundError
+from store.keys import TEMPORARY_PREFIX, ArrayKey, check_path
 
 __all__ = ["ArrayStore", "ArrayWriter", "array_hasher", "array_sha256", "bytes_sha256"]
 
@@ -170,13 +172,11 @@ class ArrayStore:
     # -- keys -----------------------------------------------------------------
     @staticmethod
     def new_key(category: str) -> str:
-        """A fresh, never-reused key ``<category>/<uuid>``."""
-        return f"{category}/{uuid.uuid4().hex}"
+        """A fresh, never-reused key ``<category>/<uuid>`` (:meth:`ArrayKey.new`)."""
+        return str(ArrayKey.new(category))
 
     def _path(self, key: str) -> str:
-        if ".." in key.split("/") or key.startswith("/"):
-            raise InvalidInputError(f"invalid array key {key!r}")
-        return f"{self._root_path}/{key}"
+        return f"{self._root_path}/{check_path(key)}"
 
     def _zarr_store(self, key: str) -> Any:
         path = self._path(key)  # validates the key
@@ -327,7 +327,7 @@ class ArrayStore:
 
     def _being_written(self, path: str, key: str) -> bool:
         writers = []
-        if not key.rsplit("/", 1)[-1].startswith(".tmp-"):
+        if not ArrayKey.parse(key).temporary:
             for meta in (p for p in self.fs.find(path, maxdepth=2) if p.endswith("/zarr.json")):
                 with self.fs.open(meta, "rb") as fh:
                     attrs = json.load(fh).get("attributes") or {}
@@ -357,8 +357,8 @@ class ArrayStore:
         base = self._path(category)
         if not self.fs.exists(base):
             return []
-        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False)]
-        return sorted(f"{category}/{n}" for n in names)
+        names = [posixpath.basename(p.rstrip("/")) for p in self.fs.ls(base, detail=False)]
+        return sorted(str(ArrayKey(category, n)) for n in names)
 
     # -- files ----------------------------------------------------------------
     def put_file(self, data: bytes, category: str = "checkpoints", suffix: str = "") -> str:
@@ -367,12 +367,12 @@ class ArrayStore:
         The bytes land under a temporary name first and are renamed into place,
         so a crash never leaves a partial file under the final key.
         """
-        key = f"{category}/{bytes_sha256(data)}{suffix}"
+        key = str(ArrayKey.content(category, bytes_sha256(data), suffix))
         path = self._path(key)
         if self.fs.exists(path):
             return key
         self.fs.makedirs(self._path(category), exist_ok=True)
-        tmp = f"{self._path(category)}/.tmp-{uuid.uuid4().hex}"
+        tmp = f"{self._path(category)}/{TEMPORARY_PREFIX}{uuid.uuid4().hex}"
         try:
             with self.fs.open(tmp, "wb") as fh:
                 fh.write(data)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from store.errors import InvalidInputError
+from store.keys import FIT_METRICS, ArrayKey
 
 __all__ = [
     "MODEL_KINDS",
@@ -190,6 +191,11 @@ class PopulationRecord(_Record):
         _check_name(self.name, "population name")
         if self.status not in ("partial", "complete"):
             raise InvalidInputError(f"population status must be partial|complete: {self.status}")
+
+    @property
+    def fit_metrics_key(self) -> str:
+        """Key of the ``(mse, psnr)`` array ``[n_inrs, 2]`` stored beside the parameters."""
+        return str(ArrayKey.parse(self.array_key).child(FIT_METRICS))
 
 
 @dataclass(frozen=True)

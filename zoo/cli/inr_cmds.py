@@ -158,8 +158,7 @@ def _fitted_already(cat: Any, dataset: str, siren: Any, fit: Any, name: str | No
 
 def _psnr_summary(cat: Any, population_id: int) -> dict[str, float]:
     record = cat.get_population(population_id)
-    prefix = record.array_key.rsplit("/", 1)[0]
-    psnr = np.asarray(cat.arrays.read(f"{prefix}/fit_metrics"))[:, 1]
+    psnr = np.asarray(cat.arrays.read(record.fit_metrics_key))[:, 1]
     q = np.percentile(psnr, [5, 50, 95])
     return {"mean": float(psnr.mean()), "min": float(psnr.min()), "p5": float(q[0]),
             "p50": float(q[1]), "p95": float(q[2]), "max": float(psnr.max())}

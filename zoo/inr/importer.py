@@ -287,8 +287,7 @@ def import_inr_zoo(
             pop_name, dataset=ds_name, arch=asdict(siren), fit_config=fit_config,
             n_inrs=len(entries), n_params=siren.n_params, chunk_rows=CHUNK_ROWS)
         try:
-            prefix = record.array_key.rsplit("/", 1)[0]
-            catalog.arrays.write(f"{prefix}/fit_metrics",  # mse, psnr: unknown for imports
+            catalog.arrays.write(record.fit_metrics_key,  # mse, psnr: unknown for imports
                                  np.full((len(entries), 2), np.nan, np.float32))
             for start in range(0, len(entries), CHUNK_ROWS):
                 end = min(start + CHUNK_ROWS, len(entries))

@@ -113,8 +113,7 @@ def fit_population(
         record, writer = catalog.create_population(
             name, dataset=ds.name, arch=asdict(siren), fit_config=fit_config,
             n_inrs=len(ids), n_params=siren.n_params, chunk_rows=fit.batch_size)
-    prefix = record.array_key.rsplit("/", 1)[0]
-    metrics_key = f"{prefix}/fit_metrics"
+    metrics_key = record.fit_metrics_key
     if record.rows_done == 0 or not catalog.arrays.exists(metrics_key):
         catalog.arrays.create(metrics_key, (len(ids), 2), np.float32, chunk_rows=fit.batch_size)
     fit_metrics = catalog.arrays.open(metrics_key, mode="r+")
