@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from store import Catalog
+from zoo.cli._cluster import cluster_option
 from zoo.cli._common import location_options, open_catalog, print_table
 from zoo.cli._progress import ProgressView, print_summary
 from zoo.cli._types import COUNT, OUT_DIR
@@ -85,15 +86,17 @@ def _dry_run(loc: Locations, profile: Any) -> None:
 @click.option("--out", type=OUT_DIR, default=None,
               help="Folder for report.md and report.html (default: HOME/report).")
 @click.option("--dry-run", is_flag=True, help="Print the profile and a time estimate only.")
+@cluster_option
 @location_options
 def reproduce(loc: Locations, profile_name: str, seeds: str | None, kinds: str | None,
               epochs: tuple[str, ...], probe: str | None, workers: int | None,
-              out: str | None, dry_run: bool) -> None:
+              out: str | None, dry_run: bool, cluster: str | None) -> None:
     """Reproduce Yeom & Lee (2025), "On the Internal Representations of Graph
     Metanetworks": INRs -> GMNs and baselines (several seeds, trained in parallel) ->
     activations -> CKA of every layer pair, agreements, ensembles -> the four findings
     judged with bootstrap intervals -> report.md + report.html. Resumable: run it again
-    after an interruption and it continues; nothing is trained twice.
+    after an interruption and it continues; nothing is trained twice. With --cluster the
+    INR chunks and the trainings run as tasks on the Dask cluster's workers.
 
     Example: zoo reproduce --profile quick --epochs gmn=12
     """
@@ -107,7 +110,7 @@ def reproduce(loc: Locations, profile_name: str, seeds: str | None, kinds: str |
 
     out_dir = Path(out) if out else loc.home / "report"
     with Catalog.create(loc.db_url, loc.arrays_url) as cat, ProgressView() as view:
-        result = run_study(cat, profile, out_dir, RichReporter(view))
+        result = run_study(cat, profile, out_dir, RichReporter(view), cluster=cluster)
         outcomes = model_outcomes(cat, result.model_ids)
         names = {o.model_id: o.name for o in outcomes}
     click.echo(f"study {result.study}: {len(result.model_ids)} models ({result.trained} "

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from zoo.cli._cluster import cluster_option
 from zoo.cli._common import (
     MODEL,
     echo_json,
     json_option,
     location_options,
+    model_selection_options,
     note,
     open_catalog,
     print_table,
+    select_models,
 )
 from zoo.cli._kinds import KIND
 from zoo.cli._progress import ProgressView, print_summary
@@ -213,27 +217,47 @@ def eval_cmd(loc: Locations, model: str | int, split: str, batch_size: int,
 
 
 @click.command(name="record")
-@click.argument("model", type=MODEL)
+@click.argument("model", type=MODEL, required=False)
+@model_selection_options
 @click.option("--probe", required=True, help="Probe set to run the model on.")
 @click.option("--layers", default="all", show_default=True,
               help="all, or comma-separated module names (see `zoo show`).")
 @click.option("--batch-size", type=COUNT, default=256, show_default=True)
 @click.option("--replace", is_flag=True, help="Overwrite activations already recorded.")
+@cluster_option
 @location_options
-def record(loc: Locations, model: str | int, probe: str, layers: str, batch_size: int,
-           replace: bool) -> None:
+def record(loc: Locations, model: str | int | None, where: str | None, models: str | None,
+           probe: str, layers: str, batch_size: int, replace: bool,
+           cluster: str | None) -> None:
     """Record every layer's activations on a probe set into the store (streamed to Zarr).
 
-    MODEL is a trained model's id, name or KIND:SEED. What is recorded already is reported
-    and nothing runs (--replace records again).
+    MODEL is a trained model's id, name or KIND:SEED; --where / --models record many
+    models, one task each (on the Dask cluster with --cluster). What is recorded already
+    is reported and nothing runs (--replace records again).
 
     Example: zoo record cnn:0 --probe test-500 --layers all
+
+    Example: zoo record --where "kind = 'gmn'" --probe test-1000 --cluster tcp://HOST:8786
     """
+    names = None if layers == "all" else [x.strip() for x in layers.split(",") if x.strip()]
+    if model is not None and (where is not None or models is not None):
+        raise click.UsageError("give MODEL or --where / --models, not both")
+    if model is None and where is None and models is None:
+        raise click.UsageError("give MODEL, --where or --models")
+    if model is not None and cluster is None:
+        _record_one(loc, model, probe, names, batch_size, replace)
+        return
+    ids = [model] if model is not None else select_models(loc, where, models)
+    _record_many(loc, ids, probe, names, batch_size, replace, cluster)
+
+
+def _record_one(loc: Locations, model: str | int, probe: str, names: list[str] | None,
+                batch_size: int, replace: bool) -> None:
+    """One model, in this process, with a progress bar per stage."""
     from zoo.train import report_progress
     from zoo.training import record_model
 
     started = time.perf_counter()
-    names = None if layers == "all" else [x.strip() for x in layers.split(",") if x.strip()]
     with open_catalog(loc) as cat:
         model_id = cat.resolve_model(model)
         name = cat.get_model(model_id).name
@@ -260,6 +284,33 @@ def record(loc: Locations, model: str | int, probe: str, layers: str, batch_size
                 title=f"model {name} on probe set {probe!r}")
     print_summary(loc, time.perf_counter() - started, [] if stored else what,
                   found=what if stored else ())
+
+
+def _record_many(loc: Locations, refs: Sequence[str | int], probe: str, names: list[str] | None,
+                 batch_size: int, replace: bool, cluster: str | None) -> None:
+    """Many models, one task each: on the cluster, else in this process."""
+    from zoo.cluster import record_models
+
+    started = time.perf_counter()
+    with open_catalog(loc) as cat:
+        ids = [cat.resolve_model(r) for r in refs]
+        cat.get_probe_set(probe)  # an unknown probe set fails here, before any task
+        try:
+            done = set(record_models(cat, ids, probe, names, cluster=cluster,
+                                     batch_size=batch_size, replace=replace))
+        except ValueError as exc:  # e.g. unknown layer names, from a recorder
+            raise click.ClickException(str(exc).splitlines()[0]) from exc
+        rows = [{"model": cat.get_model(m).name, "id": m,
+                 "layers": len(cat.list_activations(m, probe=probe)),
+                 "now": "recorded" if m in done else "stored already"} for m in ids]
+    print_table(rows, ["model", "id", "layers", "now"],
+                title=f"{len(ids)} models on probe set {probe!r}")
+    new = [r["model"] for r in rows if r["now"] == "recorded"]
+    old = [r["model"] for r in rows if r["now"] != "recorded"]
+    print_summary(loc, time.perf_counter() - started,
+                  [f"activations of {len(new)} models on probe set {probe!r}"] if new else [],
+                  found=[f"activations of {len(old)} models on probe set {probe!r}"]
+                  if old else ())
 
 
 def register_commands(group: click.Group) -> None:

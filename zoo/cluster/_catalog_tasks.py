@@ -58,23 +58,28 @@ def map_catalog_tasks(catalog: Catalog, fn: Callable[..., R], items: Sequence[tu
             yield futures[future], future.result()
 
 
-def _record(cat: Catalog, model_id: int, probe: str, layers: list[str] | None) -> int:
+def _record(cat: Catalog, model_id: int, probe: str, layers: list[str] | None,
+            batch_size: int = 256, replace: bool = False) -> int:
     """Record one model; returns how many layers were stored."""
     from zoo.training import record_model
 
-    return len(record_model(cat, model_id, probe, layers, progress=False))
+    return len(record_model(cat, model_id, probe, layers, batch_size=batch_size,
+                            replace=replace, progress=False))
 
 
 def record_models(catalog: Catalog, model_ids: Sequence[int], probe: str,
                   layers: Sequence[str] | None = None, cluster: str | None = None,
-                  workers: int = 1) -> list[int]:
+                  workers: int = 1, *, batch_size: int = 256,
+                  replace: bool = False) -> list[int]:
     """Record every given model on ``probe``, one task per model; returns the ids recorded.
 
-    A model whose activations on ``probe`` are complete (``predictions`` stored) is skipped.
+    A model whose activations on ``probe`` are stored (``predictions``, or every one of
+    ``layers``) is skipped unless ``replace``.
     """
-    todo = [m for m in model_ids
-            if catalog.find_activation(m, "predictions", probe) is None]
-    items = [(m, probe, list(layers) if layers else None) for m in todo]
+    wanted = list(layers) if layers else ["predictions"]
+    todo = [m for m in dict.fromkeys(model_ids) if replace or any(
+        catalog.find_activation(m, layer, probe) is None for layer in wanted)]
+    items = [(m, probe, list(layers) if layers else None, batch_size, replace) for m in todo]
     for _ in map_catalog_tasks(catalog, _record, items, cluster, workers):
         pass
     return todo

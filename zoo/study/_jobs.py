@@ -1,5 +1,6 @@
 """Training jobs of a study: which models a profile asks for, which are stored already,
-and training the rest in parallel worker processes (one torch thread each).
+and training the rest in parallel worker processes (one torch thread each), or as tasks
+on a Dask cluster (:mod:`zoo.cluster`).
 
 A model is identified by its *slot*: kind, seed, source (population or dataset) and a
 hash of its training settings and architecture. A slot is filled by the model a study
@@ -121,13 +122,12 @@ def _step_sender(job: Job, put: Callable[[tuple[Any, ...]], None]) -> Any:
     return send
 
 
-def _run_job(job: Job) -> int:
-    """Train (unless stored) and record one model; events go to the parent's queue."""
+def _job_on(cat: Catalog, job: Job, put: Callable[[tuple[Any, ...]], None]) -> int:
+    """Train (unless stored) and record one model on ``cat``; events go to ``put``."""
     from zoo.train import report_progress
     from zoo.training import record_model, train_model
 
-    put = _QUEUE.put if _QUEUE is not None else (lambda event: None)
-    with Catalog.open(*_LOCATION) as cat, report_progress(_step_sender(job, put)):
+    with report_progress(_step_sender(job, put)):
         model_id = job.model_id
         if model_id is None:
             try:
@@ -147,19 +147,53 @@ def _run_job(job: Job) -> int:
         return model_id
 
 
+def _run_job(job: Job) -> int:
+    """:func:`_job_on` in a worker process, on its catalog; events to the parent's queue."""
+    put = _QUEUE.put if _QUEUE is not None else (lambda event: None)
+    with Catalog.open(*_LOCATION) as cat:
+        return _job_on(cat, job, put)
+
+
+def _cluster_job(cat: Catalog, job: Job) -> int:
+    """:func:`_job_on` as a cluster task (no event channel: the client reports each end)."""
+    return _job_on(cat, job, lambda event: None)
+
+
+def _run_on_cluster(catalog: Catalog, order: list[Job], cluster: str,
+                    on_event: Callable[[tuple[Any, ...]], None],
+                    on_done: Callable[[Job, int], None]) -> dict[str, int]:
+    """Every job one task on the cluster's workers; events as each task ends."""
+    from zoo.cluster import map_catalog_tasks
+
+    out = {}
+    for i, model_id in map_catalog_tasks(catalog, _cluster_job, [(j,) for j in order],
+                                         cluster):
+        job = order[i]
+        out[job.slot] = model_id
+        on_event(("trained", job.slot, model_id))
+        on_event(("recorded", job.slot, model_id))
+        on_done(job, model_id)
+    return out
+
+
 def run_jobs(catalog: Catalog, jobs: list[Job], workers: int,
              on_event: Callable[[tuple[Any, ...]], None],
-             on_done: Callable[[Job, int], None]) -> dict[str, int]:
-    """Run ``jobs`` on ``workers`` processes, longest first; returns slot -> model id.
+             on_done: Callable[[Job, int], None],
+             cluster: str | None = None) -> dict[str, int]:
+    """Run ``jobs`` on ``workers`` processes (or, given a scheduler address ``cluster``, as
+    tasks on that Dask cluster), longest first; returns slot -> model id.
 
     ``on_event`` gets ``("step", slot, StepProgress)`` (a batch of a training or a
     recording, at most one a second per job), ``("epoch", slot, epoch, val_acc)``,
     ``("trained", slot, id)`` and ``("recorded", slot, id)``; ``on_done(job, model_id)``
-    runs as each job finishes.
+    runs as each job finishes. On a cluster the per-batch and per-epoch events are not
+    sent; ``trained`` and ``recorded`` come as each task ends.
     """
     global _QUEUE, _LOCATION
     location = (catalog.engine.url.render_as_string(hide_password=False), catalog.arrays.root)
     order = sorted(jobs, key=lambda j: (j.model_id is not None, -j.epochs, j.kind != "gmn"))
+    if cluster is not None:
+        return _run_on_cluster(catalog, order, cluster, on_event, on_done)
     if workers <= 1 or len(jobs) <= 1:
         _QUEUE, _LOCATION = _Direct(on_event), location  # events as they happen
         out = {}

@@ -74,8 +74,8 @@ def measured_epoch_seconds(catalog: Catalog) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in per_kind.items()}
 
 
-def _population(catalog: Catalog, profile: Profile, rep: Reporter, workers: int
-                ) -> tuple[str | None, bool]:
+def _population(catalog: Catalog, profile: Profile, rep: Reporter, workers: int,
+                cluster: str | None = None) -> tuple[str | None, bool]:
     """The population's name (None when no kind reads weights), fitted now or not."""
     if not any(k in WEIGHT_KINDS for k in profile.kinds):
         return None, False
@@ -90,7 +90,7 @@ def _population(catalog: Catalog, profile: Profile, rep: Reporter, workers: int
             rep.update("fit", done, f"mean PSNR {psnr:.1f} dB")
 
         fit_population(catalog, profile.dataset, siren, fit, name=name, limit=profile.n_inrs,
-                       progress=progress, workers=workers)
+                       progress=progress, workers=workers, cluster=cluster)
         return name, True
     return name, False
 
@@ -108,7 +108,7 @@ def _probe(catalog: Catalog, profile: Profile, population: str | None) -> str:
 
 
 def _train(catalog: Catalog, profile: Profile, jobs: list[Job], workers: int,
-           rep: Reporter, members: dict[str, int]) -> list[int]:
+           rep: Reporter, members: dict[str, int], cluster: str | None = None) -> list[int]:
     """Train and record what ``jobs`` lack; returns the ids of the models trained now."""
     todo = [j for j in jobs if j.model_id is None or not _recorded(catalog, j)]
     by_slot = {j.slot: j for j in todo}
@@ -135,7 +135,7 @@ def _train(catalog: Catalog, profile: Profile, jobs: list[Job], workers: int,
         members[job.slot] = model_id
         catalog.set_study_models(profile.name, members)  # resumable from here on
 
-    run_jobs(catalog, todo, workers, on_event, on_done)
+    run_jobs(catalog, todo, workers, on_event, on_done, cluster)
     return [members[j.slot] for j in todo if j.model_id is None]
 
 
@@ -174,18 +174,28 @@ def _compare(catalog: Catalog, model_ids: list[int], probe: str, layers: str,
 
 
 def reproduce(catalog: Catalog, profile: Profile, out_dir: Path, rep: Reporter,
-              clock: Callable[[], float] = time.monotonic) -> StudyResult:
-    """Run (or continue) the study ``profile`` on ``catalog``; the report goes to ``out_dir``."""
+              clock: Callable[[], float] = time.monotonic,
+              cluster: str | None = None) -> StudyResult:
+    """Run (or continue) the study ``profile`` on ``catalog``; the report goes to ``out_dir``.
+
+    ``cluster``: a Dask scheduler address; the INR chunks and the trainings (with their
+    recordings) then run as tasks on its workers, which open the same catalog and arrays.
+    """
     from analysis.study import StudyRoles, judge_study, store_pair_stats
     from analysis.study.report import render_report
 
     seconds: dict[str, float] = {}
     t0 = clock()
-    workers = profile.workers or available_cores()
+    if cluster is not None:
+        from zoo.cluster import slots
+
+        workers = slots(cluster)  # also: an unreachable scheduler fails before any work
+    else:
+        workers = profile.workers or available_cores()
     if profile.dataset not in {d.name for d in catalog.list_datasets()}:
         rep.say(f"adding dataset {profile.dataset}")
         add_bundled_dataset(catalog, profile.dataset)
-    population, fitted = _population(catalog, profile, rep, workers)
+    population, fitted = _population(catalog, profile, rep, workers, cluster)
     probe = _probe(catalog, profile, population)
     seconds["data"] = clock() - t0
     jobs = plan_jobs(catalog, profile.kinds, profile.seeds, profile.epochs_for,
@@ -195,7 +205,8 @@ def reproduce(catalog: Catalog, profile: Profile, out_dir: Path, rep: Reporter,
     catalog.set_study_models(profile.name, members)
     stored = sum(j.model_id is not None for j in jobs)
     rep.say(f"{len(jobs)} models: {stored} stored, {len(jobs) - stored} to train "
-            f"on {workers} worker{'s' * (workers > 1)}")
+            f"on {workers} worker{'s' * (workers > 1)}"
+            + (f" of the cluster at {cluster}" if cluster else ""))
     if stored < len(jobs):
         kinds = tuple(dict.fromkeys(j.kind for j in jobs if j.model_id is None))
         todo = dataclasses.replace(profile, kinds=kinds, epochs=tuple(
@@ -204,7 +215,7 @@ def reproduce(catalog: Catalog, profile: Profile, out_dir: Path, rep: Reporter,
                                fresh_clone=False)
         rep.say(f"estimated training time: {est['train'] / 60:.1f} min")
     t1 = clock()
-    new_ids = _train(catalog, profile, jobs, workers, rep, members)
+    new_ids = _train(catalog, profile, jobs, workers, rep, members, cluster)
     seconds["train"] = clock() - t1
     ids = [members[j.slot] for j in jobs]
     catalog.set_study_models(profile.name, {j.slot: members[j.slot] for j in jobs})
