@@ -12,8 +12,9 @@ from sqlalchemy import delete, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from store._base import CatalogBase, is_unique_violation
+from store._base import CatalogBase
 from store._db import retry_locked
 from store.arrays import ArrayWriter
 from store.errors import CorruptArrayError, DuplicateError, InvalidInputError, NotFoundError
@@ -155,42 +156,36 @@ class ActivationsMixin(CatalogBase):
         shas = {layer: w.close() for layer, w in writers.items()}
         old_keys: list[str] = []
 
-        def _do() -> None:
-            old_keys.clear()
-            with self._session(write=True) as s:
-                self._lock_files(s)
-                for layer, writer in writers.items():
-                    if not self._whole(writer.key):
-                        raise CorruptArrayError(
-                            f"the array written for layer {layer!r} ({writer.key}) was removed "
-                            "before it was registered (a concurrent `zoo check --fix`?): "
-                            "record or import it again")
-                    old = s.scalar(select(SqlActivation).where(
-                        SqlActivation.model_id == model_id, SqlActivation.layer == layer,
-                        SqlActivation.probe_set_id == probe_id))
-                    if old is not None:
-                        if not replace:
-                            raise DuplicateError(
-                                f"activations for layer {layer!r} already stored")
-                        old_keys.append(old.array_key)
-                        s.delete(old)
-                        sim = SqlSimilarity
-                        s.execute(delete(sim).where(  # cached values are stale now
-                            sim.probe_set_id == probe_id,
-                            or_((sim.model_a_id == model_id) & (sim.layer_a == layer),
-                                (sim.model_b_id == model_id) & (sim.layer_b == layer))))
-                        s.flush()
-                    s.add(SqlActivation(model_id=model_id, layer=layer, probe_set_id=probe_id,
-                                        shape=list(writer.array.shape),
-                                        dtype=str(writer.array.dtype), array_key=writer.key,
-                                        sha256=shas[layer]))
+        def _do(s: Session) -> None:
+            old_keys.clear()  # this attempt's, should an earlier one have been rolled back
+            for layer, writer in writers.items():
+                if not self._whole(writer.key):
+                    raise CorruptArrayError(
+                        f"the array written for layer {layer!r} ({writer.key}) was removed "
+                        "before it was registered (a concurrent `zoo check --fix`?): "
+                        "record or import it again")
+                old = s.scalar(select(SqlActivation).where(
+                    SqlActivation.model_id == model_id, SqlActivation.layer == layer,
+                    SqlActivation.probe_set_id == probe_id))
+                if old is not None:
+                    if not replace:
+                        raise DuplicateError(
+                            f"activations for layer {layer!r} already stored")
+                    old_keys.append(old.array_key)
+                    s.delete(old)
+                    sim = SqlSimilarity
+                    s.execute(delete(sim).where(  # cached values are stale now
+                        sim.probe_set_id == probe_id,
+                        or_((sim.model_a_id == model_id) & (sim.layer_a == layer),
+                            (sim.model_b_id == model_id) & (sim.layer_b == layer))))
+                    s.flush()
+                s.add(SqlActivation(model_id=model_id, layer=layer, probe_set_id=probe_id,
+                                    shape=list(writer.array.shape),
+                                    dtype=str(writer.array.dtype), array_key=writer.key,
+                                    sha256=shas[layer]))
 
-        try:
-            retry_locked(_do)
-        except IntegrityError as exc:
-            if is_unique_violation(exc):
-                raise DuplicateError("activations for these layers are already stored") from exc
-            raise
+        self._write(_do, lock_files=True,
+                    on_duplicate="activations for these layers are already stored")
         for key in old_keys:
             self.arrays.delete(key)
         return [self.get_activation(model_id, layer, probe_id) for layer in writers]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store._db import SessionFactory
+from store._db import SessionFactory, retry_locked
 from store.arrays import ArrayStore
-from store.errors import NotFoundError
+from store.errors import DuplicateError, NotFoundError
 from store.orm import SqlDataset, SqlModel, SqlPopulation, SqlProbeSet
 from store.records import ProbeSetRecord
 
@@ -51,6 +52,37 @@ class CatalogBase:
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+    def _write(
+        self,
+        fn: Callable[[Session], T],
+        *,
+        lock_files: bool = False,
+        on_duplicate: str | Callable[[IntegrityError], DuplicateError] | None = None,
+    ) -> T:
+        """``fn(session)`` in one write transaction: the one way the catalog writes.
+
+        The transaction commits when ``fn`` returns and rolls back when it raises; it is
+        run again (with backoff) while SQLite reports a held lock. ``lock_files`` takes
+        the files lock first (:meth:`_lock_files`). With ``on_duplicate``, a UNIQUE
+        violation becomes ``DuplicateError(on_duplicate)`` (a callable builds the error
+        from the violation, e.g. to name the row that won a race); other database
+        errors pass through.
+        """
+
+        def attempt() -> T:
+            with self._session(write=True) as session:
+                if lock_files:
+                    self._lock_files(session)
+                return fn(session)
+
+        try:
+            return retry_locked(attempt)
+        except IntegrityError as exc:
+            if on_duplicate is None or not is_unique_violation(exc):
+                raise
+            raise (DuplicateError(on_duplicate) if isinstance(on_duplicate, str)
+                   else on_duplicate(exc)) from exc
 
     def _lock_files(self, session: Session) -> None:
         """Serialise this write transaction with every other one that adds or deletes files.

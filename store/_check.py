@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from store._activations import SIMILARITY_SOURCE_KEYS
 from store._base import CatalogBase
-from store._db import retry_locked
 from store.arrays import bytes_sha256
 from store.errors import CorruptArrayError, NotFoundError
 from store.keys import CATEGORIES, DATASET_PARTS, ArrayKey
@@ -124,17 +123,14 @@ class CheckMixin(CatalogBase):
     def _delete_orphans(self, orphans: list[str]) -> list[str]:
         """Delete the orphans still unreferenced under the files lock; return those deleted."""
 
-        def _do() -> list[str]:
-            with self._session(write=True) as s:
-                self._lock_files(s)
-                referenced = {_root(key) for key, _, _ in self._referenced(s)}
-                # decided again under the lock: a registration cannot be half done now, so
-                # an unreferenced key is either still being written (its writer is alive)
-                # or a true orphan; the decision made before the lock may be stale
-                return [k for k in orphans
-                        if k not in referenced and self.arrays.delete_orphan(k)]
+        def _do(s: Session) -> list[str]:
+            referenced = {_root(key) for key, _, _ in self._referenced(s)}
+            # decided again under the lock: a registration cannot be half done now, so
+            # an unreferenced key is either still being written (its writer is alive)
+            # or a true orphan; the decision made before the lock may be stale
+            return [k for k in orphans if k not in referenced and self.arrays.delete_orphan(k)]
 
-        return retry_locked(_do) if orphans else []
+        return self._write(_do, lock_files=True) if orphans else []
 
     @staticmethod
     def _stale_similarities(s: Session) -> list[int]:
@@ -160,14 +156,12 @@ class CheckMixin(CatalogBase):
         return stale
 
     def _drop_similarities(self, ids: list[int]) -> list[int]:
-        def _do() -> None:
-            with self._session(write=True) as s:
-                for start in range(0, len(ids), 500):
-                    s.execute(delete(SqlSimilarity).where(
-                        SqlSimilarity.id.in_(ids[start:start + 500])))
+        def _do(s: Session) -> None:
+            for start in range(0, len(ids), 500):
+                s.execute(delete(SqlSimilarity).where(SqlSimilarity.id.in_(ids[start:start + 500])))
 
         if ids:
-            retry_locked(_do)
+            self._write(_do)
         return ids
 
 

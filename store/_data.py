@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from store._base import CatalogBase, is_unique_violation
-from store._db import retry_locked
+from store._base import CatalogBase
 from store.arrays import ArrayWriter
 from store.errors import DuplicateError, InvalidInputError
 from store.keys import DATASET_PARTS, PARAMS, ArrayKey
@@ -71,20 +71,18 @@ class DataMixin(CatalogBase):
         for part, values in zip(DATASET_PARTS, values_of, strict=True):
             self.arrays.write(str(group.child(part)), values)
 
-        def _insert() -> DatasetRecord:
-            with self._session(write=True) as s:
-                row = SqlDataset(name=name, source=source, n_samples=n, num_classes=num_classes,
-                                 sample_shape=list(images_a.shape[1:]), array_key=key)
-                s.add(row)
-                s.flush()
-                return row.to_record()
+        def _insert(s: Session) -> DatasetRecord:
+            row = SqlDataset(name=name, source=source, n_samples=n, num_classes=num_classes,
+                             sample_shape=list(images_a.shape[1:]), array_key=key)
+            s.add(row)
+            s.flush()
+            return row.to_record()
 
         try:
-            return retry_locked(_insert)
-        except IntegrityError as exc:
+            return self._write(_insert,
+                               on_duplicate=f"a dataset named {name!r} is already registered")
+        except (IntegrityError, DuplicateError):  # no row points at the arrays
             self.arrays.delete(key)
-            if is_unique_violation(exc):
-                raise DuplicateError(f"a dataset named {name!r} is already registered") from exc
             raise
 
     def get_dataset(self, ref: str | int) -> DatasetRecord:
@@ -128,23 +126,18 @@ class DataMixin(CatalogBase):
         key = str(params)
         writer = self.arrays.create(key, (n_inrs, n_params), np.float32, chunk_rows=chunk_rows)
 
-        def _insert() -> PopulationRecord:
-            with self._session(write=True) as s:
-                ds = self._dataset_row(s, dataset)
-                row = SqlPopulation(name=name, dataset_id=ds.id, arch=arch, fit_config=fit_config,
-                                    n_inrs=n_inrs, n_params=n_params, array_key=key,
-                                    status="partial", rows_done=0)
-                s.add(row)
-                s.flush()
-                return row.to_record()
+        def _insert(s: Session) -> PopulationRecord:
+            ds = self._dataset_row(s, dataset)
+            row = SqlPopulation(name=name, dataset_id=ds.id, arch=arch, fit_config=fit_config,
+                                n_inrs=n_inrs, n_params=n_params, array_key=key,
+                                status="partial", rows_done=0)
+            s.add(row)
+            s.flush()
+            return row.to_record()
 
         try:
-            return retry_locked(_insert), writer
-        except IntegrityError as exc:
-            self.arrays.delete(str(params.root))
-            if is_unique_violation(exc):
-                raise DuplicateError(f"a population named {name!r} already exists") from exc
-            raise
+            return self._write(
+                _insert, on_duplicate=f"a population named {name!r} already exists"), writer
         except BaseException:
             self.arrays.delete(str(params.root))
             raise
@@ -159,34 +152,31 @@ class DataMixin(CatalogBase):
     def delete_population(self, ref: str | int) -> PopulationRecord:
         """Remove a population, its INR models (with their metrics) and its arrays."""
 
-        def _do() -> PopulationRecord:
-            with self._session(write=True) as s:
-                row = self._population_row(s, ref)
-                record = row.to_record()
-                users = list(s.scalars(select(SqlModel.id).where(
-                    SqlModel.population_id == row.id, SqlModel.kind != "inr")))
-                if users:
-                    raise InvalidInputError(f"models {users[:5]} were trained on population "
-                                            f"{row.name!r}: remove them first")
-                for model in s.scalars(select(SqlModel).where(SqlModel.population_id == row.id)):
-                    s.delete(model)
-                s.flush()
-                s.delete(row)
-                return record
+        def _do(s: Session) -> PopulationRecord:
+            row = self._population_row(s, ref)
+            record = row.to_record()
+            users = list(s.scalars(select(SqlModel.id).where(
+                SqlModel.population_id == row.id, SqlModel.kind != "inr")))
+            if users:
+                raise InvalidInputError(f"models {users[:5]} were trained on population "
+                                        f"{row.name!r}: remove them first")
+            for model in s.scalars(select(SqlModel).where(SqlModel.population_id == row.id)):
+                s.delete(model)
+            s.flush()
+            s.delete(row)
+            return record
 
-        record = retry_locked(_do)
+        record = self._write(_do)
         self.arrays.delete(str(ArrayKey.parse(record.array_key).root))
         return record
 
     def population_progress(self, ref: str | int, rows_done: int) -> None:
         """Record that the first ``rows_done`` rows of a partial population are stored."""
 
-        def _do() -> None:
-            with self._session(write=True) as s:
-                row = self._population_row(s, ref)
-                row.rows_done = int(rows_done)
+        def _do(s: Session) -> None:
+            self._population_row(s, ref).rows_done = int(rows_done)
 
-        retry_locked(_do)
+        self._write(_do)
 
     def complete_population(
         self,
@@ -213,29 +203,28 @@ class DataMixin(CatalogBase):
                 raise InvalidInputError(f"metric {k!r} has {len(vals)} values for "
                                         f"{len(sample_ids)} INRs")
 
-        def _do() -> PopulationRecord:
-            with self._session(write=True) as s:
-                row = self._population_row(s, ref)
-                if len(sample_ids) != row.n_inrs:
-                    raise InvalidInputError(
-                        f"{len(sample_ids)} sample ids for a population of {row.n_inrs} INRs"
-                    )
-                if row.status == "complete":
-                    raise DuplicateError(f"population {row.name!r} is already complete")
-                row.status, row.rows_done, row.sha256 = "complete", row.n_inrs, sha256
-                models = [SqlModel(kind="inr", name=f"inr#{i}@{row.name}",
-                                   dataset_id=row.dataset_id, population_id=row.id,
-                                   population_row=i, sample_id=int(sid), seed=seed,
-                                   arch=row.arch, status="ready",
-                                   config={} if views is None else {"view": int(views[i])})
-                          for i, sid in enumerate(sample_ids)]
-                s.add_all(models)
-                s.flush()
-                s.add_all(SqlMetric(model_id=m.id, name=k, value=vals[i])
-                          for k, vals in per_row.items() for i, m in enumerate(models))
-                return row.to_record()
+        def _do(s: Session) -> PopulationRecord:
+            row = self._population_row(s, ref)
+            if len(sample_ids) != row.n_inrs:
+                raise InvalidInputError(
+                    f"{len(sample_ids)} sample ids for a population of {row.n_inrs} INRs"
+                )
+            if row.status == "complete":
+                raise DuplicateError(f"population {row.name!r} is already complete")
+            row.status, row.rows_done, row.sha256 = "complete", row.n_inrs, sha256
+            models = [SqlModel(kind="inr", name=f"inr#{i}@{row.name}",
+                               dataset_id=row.dataset_id, population_id=row.id,
+                               population_row=i, sample_id=int(sid), seed=seed,
+                               arch=row.arch, status="ready",
+                               config={} if views is None else {"view": int(views[i])})
+                      for i, sid in enumerate(sample_ids)]
+            s.add_all(models)
+            s.flush()
+            s.add_all(SqlMetric(model_id=m.id, name=k, value=vals[i])
+                      for k, vals in per_row.items() for i, m in enumerate(models))
+            return row.to_record()
 
-        return retry_locked(_do)
+        return self._write(_do)
 
     def get_population(self, ref: str | int) -> PopulationRecord:
         """A population by name or id."""
@@ -275,30 +264,24 @@ class DataMixin(CatalogBase):
         if len(set(ids)) != len(ids):
             raise InvalidInputError(f"probe set {name!r} repeats sample ids")
 
-        def _do() -> ProbeSetRecord:
-            with self._session(write=True) as s:
-                dataset_id = None
-                if dataset is not None:
-                    ds = self._dataset_row(s, dataset)
-                    bad = [i for i in ids if not 0 <= i < ds.n_samples]
-                    if bad:
-                        raise InvalidInputError(
-                            f"sample ids {bad[:5]} are outside dataset {ds.name!r} "
-                            f"(0..{ds.n_samples - 1})"
-                        )
-                    dataset_id = ds.id
-                row = SqlProbeSet(name=name, dataset_id=dataset_id, n_samples=len(ids),
-                                  sample_ids=ids, ids_sha256=sample_ids_sha256(ids))
-                s.add(row)
-                s.flush()
-                return row.to_record()
+        def _do(s: Session) -> ProbeSetRecord:
+            dataset_id = None
+            if dataset is not None:
+                ds = self._dataset_row(s, dataset)
+                bad = [i for i in ids if not 0 <= i < ds.n_samples]
+                if bad:
+                    raise InvalidInputError(
+                        f"sample ids {bad[:5]} are outside dataset {ds.name!r} "
+                        f"(0..{ds.n_samples - 1})"
+                    )
+                dataset_id = ds.id
+            row = SqlProbeSet(name=name, dataset_id=dataset_id, n_samples=len(ids),
+                              sample_ids=ids, ids_sha256=sample_ids_sha256(ids))
+            s.add(row)
+            s.flush()
+            return row.to_record()
 
-        try:
-            return retry_locked(_do)
-        except IntegrityError as exc:
-            if is_unique_violation(exc):
-                raise DuplicateError(f"a probe set named {name!r} already exists") from exc
-            raise
+        return self._write(_do, on_duplicate=f"a probe set named {name!r} already exists")
 
     def get_probe_set(self, ref: str | int) -> ProbeSetRecord:
         """A probe set by name or id."""

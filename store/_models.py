@@ -9,8 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store._base import CatalogBase, is_unique_violation
-from store._db import retry_locked
+from store._base import CatalogBase
 from store.arrays import bytes_sha256
 from store.errors import DuplicateError, InvalidInputError, NotFoundError
 from store.orm import SqlActivation, SqlMetric, SqlModel, SqlTag
@@ -32,6 +31,11 @@ def _check_name(name: str) -> str:
         raise InvalidInputError(f"invalid model name {name!r}: 1-200 characters, no spaces, "
                                 "not only digits (those are ids)")
     return name
+
+
+def _metric_rows(model_id: int, metrics: Sequence[MetricRecord]) -> list[SqlMetric]:
+    return [SqlMetric(model_id=model_id, name=m.name, value=float(m.value), step=m.step,
+                      split=m.split) for m in metrics]
 
 
 def _base_name(kind: str, seed: int | None, source: str | None) -> str:
@@ -70,65 +74,60 @@ class ModelsMixin(CatalogBase):
         check_json(arch or {}, "arch")
         check_json(config or {}, "config")
         sha = bytes_sha256(checkpoint) if checkpoint is not None else None
-        if sha is not None:
-            existing = self.find_by_sha256(sha)
-            if existing is not None:
-                raise DuplicateError(
-                    f"this checkpoint is already registered as model {existing}", existing
-                )
-        if name is not None:
-            name = _check_name(name)
+        if sha is not None and (taken := self._checkpoint_taken(sha)) is not None:
+            raise taken
+        name = _check_name(name) if name is not None else None
         with self._session() as s:  # check references before any bytes are written
-            if dataset is not None:
-                self._dataset_row(s, dataset)
-            if parent_id is not None:
-                self._model_row(s, parent_id)
-            if name is not None:
-                self._name_free(s, name)
+            self._check_references(s, dataset, parent_id, name)
         key = self.arrays.put_file(checkpoint, suffix=".safetensors") if checkpoint else None
 
-        def _insert() -> ModelRecord:
-            with self._session(write=True) as s:
-                self._lock_files(s)
-                if key is not None and checkpoint is not None and not self.arrays.exists(key):
-                    self.arrays.put_file(checkpoint, suffix=".safetensors")  # removed meanwhile
-                dataset_id = self._dataset_row(s, dataset).id if dataset is not None else None
-                if parent_id is not None:
-                    self._model_row(s, parent_id)
-                if name is not None:
-                    self._name_free(s, name)
-                given = name if name is not None else self._free_name(
-                    s, _base_name(kind, seed, self._source_name(s, population_id, dataset_id)))
-                row = SqlModel(
-                    kind=kind, name=given, dataset_id=dataset_id, seed=seed,
-                    arch=arch or {}, config=config or {}, checkpoint_key=key, sha256=sha,
-                    parent_id=parent_id, population_id=population_id,
-                    population_row=population_row, sample_id=sample_id, status="ready",
-                )
-                row.tags = [SqlTag(tag=t) for t in clean_tags]
-                s.add(row)
-                s.flush()
-                for m in metrics:
-                    s.add(SqlMetric(model_id=row.id, name=m.name, value=float(m.value),
-                                    step=m.step, split=m.split))
-                return row.to_record()
+        def _insert(s: Session) -> ModelRecord:
+            if key is not None and checkpoint is not None and not self.arrays.exists(key):
+                self.arrays.put_file(checkpoint, suffix=".safetensors")  # removed meanwhile
+            dataset_id = self._check_references(s, dataset, parent_id, name)
+            given = name if name is not None else self._free_name(
+                s, _base_name(kind, seed, self._source_name(s, population_id, dataset_id)))
+            row = SqlModel(
+                kind=kind, name=given, dataset_id=dataset_id, seed=seed,
+                arch=arch or {}, config=config or {}, checkpoint_key=key, sha256=sha,
+                parent_id=parent_id, population_id=population_id,
+                population_row=population_row, sample_id=sample_id, status="ready",
+            )
+            row.tags = [SqlTag(tag=t) for t in clean_tags]
+            s.add(row)
+            s.flush()
+            s.add_all(_metric_rows(row.id, metrics))
+            return row.to_record()
+
+        def duplicate(exc: IntegrityError) -> DuplicateError:
+            # a concurrent writer registered the same bytes (its row owns the file) or name
+            taken = self._checkpoint_taken(sha) if sha is not None else None
+            return taken or DuplicateError("a model with this name was registered meanwhile "
+                                           f"({str(exc.orig).splitlines()[0]})")
 
         try:
-            return retry_locked(_insert)
-        except IntegrityError as exc:
-            if sha is not None and is_unique_violation(exc):
-                # a concurrent writer registered the same bytes; its row owns the file
-                first = self.find_by_sha256(sha)
-                raise DuplicateError(
-                    f"this checkpoint is already registered as model {first}", first
-                ) from exc
-            if key is not None:
-                self.arrays.delete(key)
-            raise
-        except BaseException:
+            return self._write(_insert, lock_files=True, on_duplicate=duplicate)
+        except BaseException:  # no row holds the file this call stored: remove it
             if key is not None and sha is not None and self.find_by_sha256(sha) is None:
                 self.arrays.delete(key)
             raise
+
+    def _checkpoint_taken(self, sha: str) -> DuplicateError | None:
+        """The error for registering content that model ``first`` already holds, if any."""
+        first = self.find_by_sha256(sha)
+        if first is None:
+            return None
+        return DuplicateError(f"this checkpoint is already registered as model {first}", first)
+
+    def _check_references(self, session: Session, dataset: str | int | None,
+                          parent_id: int | None, name: str | None) -> int | None:
+        """Raise unless the dataset and parent exist and the name is free; the dataset id."""
+        dataset_id = self._dataset_row(session, dataset).id if dataset is not None else None
+        if parent_id is not None:
+            self._model_row(session, parent_id)
+        if name is not None:
+            self._name_free(session, name)
+        return dataset_id
 
     @staticmethod
     def _name_free(session: Session, name: str) -> None:
@@ -230,27 +229,25 @@ class ModelsMixin(CatalogBase):
         """Add tags to a model (adding an existing tag is a no-op)."""
         clean = {_check_tag(t) for t in tags}
 
-        def _do() -> ModelRecord:
-            with self._session(write=True) as s:
-                row = self._model_row(s, model_id)
-                have = {t.tag for t in row.tags}
-                row.tags.extend(SqlTag(tag=t) for t in sorted(clean - have))
-                s.flush()
-                return row.to_record()
+        def _do(s: Session) -> ModelRecord:
+            row = self._model_row(s, model_id)
+            have = {t.tag for t in row.tags}
+            row.tags.extend(SqlTag(tag=t) for t in sorted(clean - have))
+            s.flush()
+            return row.to_record()
 
-        return retry_locked(_do)
+        return self._write(_do)
 
     def untag(self, model_id: int, *tags: str) -> ModelRecord:
         """Remove tags from a model (removing an absent tag is a no-op)."""
 
-        def _do() -> ModelRecord:
-            with self._session(write=True) as s:
-                row = self._model_row(s, model_id)
-                row.tags = [t for t in row.tags if t.tag not in set(tags)]
-                s.flush()
-                return row.to_record()
+        def _do(s: Session) -> ModelRecord:
+            row = self._model_row(s, model_id)
+            row.tags = [t for t in row.tags if t.tag not in set(tags)]
+            s.flush()
+            return row.to_record()
 
-        return retry_locked(_do)
+        return self._write(_do)
 
     def remove_model(self, model_id: int) -> ModelRecord:
         """Delete a model, its metrics, tags, activations and cached similarities.
@@ -259,26 +256,25 @@ class ModelsMixin(CatalogBase):
         after, so an interruption leaves at worst orphans that `zoo check --fix` removes.
         """
 
-        def _do() -> tuple[ModelRecord, list[str]]:
-            with self._session(write=True) as s:
-                row = self._model_row(s, model_id)
-                if s.scalar(select(func.count()).where(SqlModel.parent_id == model_id)):
-                    raise InvalidInputError(
-                        f"model {model_id} is the parent of other models: remove those first"
-                    )
-                if row.kind == "inr" and row.population_id is not None:
-                    raise InvalidInputError(
-                        f"model {model_id} is an INR of population {row.population_id}: "
-                        "INRs are removed with their population"
-                    )
-                record = row.to_record()
-                keys = list(s.scalars(select(SqlActivation.array_key)
-                                      .where(SqlActivation.model_id == model_id)))
-                s.execute(delete(SqlActivation).where(SqlActivation.model_id == model_id))
-                s.delete(row)
-                return record, keys
+        def _do(s: Session) -> tuple[ModelRecord, list[str]]:
+            row = self._model_row(s, model_id)
+            if s.scalar(select(func.count()).where(SqlModel.parent_id == model_id)):
+                raise InvalidInputError(
+                    f"model {model_id} is the parent of other models: remove those first"
+                )
+            if row.kind == "inr" and row.population_id is not None:
+                raise InvalidInputError(
+                    f"model {model_id} is an INR of population {row.population_id}: "
+                    "INRs are removed with their population"
+                )
+            record = row.to_record()
+            keys = list(s.scalars(select(SqlActivation.array_key)
+                                  .where(SqlActivation.model_id == model_id)))
+            s.execute(delete(SqlActivation).where(SqlActivation.model_id == model_id))
+            s.delete(row)
+            return record, keys
 
-        record, keys = retry_locked(_do)
+        record, keys = self._write(_do)
         for key in keys:
             self.arrays.delete(key)
         if record.checkpoint_key:
@@ -290,25 +286,20 @@ class ModelsMixin(CatalogBase):
         points at it; under the files lock, so a concurrent registration either sees
         the file gone (and stores it again) or its row keeps the file."""
 
-        def _do() -> None:
-            with self._session(write=True) as s:
-                self._lock_files(s)
-                if s.scalar(select(func.count()).where(SqlModel.checkpoint_key == key)) == 0:
-                    self.arrays.delete(key)
+        def _do(s: Session) -> None:
+            if s.scalar(select(func.count()).where(SqlModel.checkpoint_key == key)) == 0:
+                self.arrays.delete(key)
 
-        retry_locked(_do)
+        self._write(_do, lock_files=True)
 
     def log_metrics(self, model_id: int, metrics: Sequence[MetricRecord]) -> None:
         """Store metrics of a model in one transaction."""
 
-        def _do() -> None:
-            with self._session(write=True) as s:
-                self._model_row(s, model_id)
-                for m in metrics:
-                    s.add(SqlMetric(model_id=model_id, name=m.name, value=float(m.value),
-                                    step=m.step, split=m.split))
+        def _do(s: Session) -> None:
+            self._model_row(s, model_id)
+            s.add_all(_metric_rows(model_id, metrics))
 
-        retry_locked(_do)
+        self._write(_do)
 
     def get_metrics(self, model_id: int) -> list[MetricRecord]:
         """All metrics of a model, in the order they were stored."""

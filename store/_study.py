@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from store._base import CatalogBase
-from store._db import retry_locked
 from store.errors import NotFoundError
 from store.orm import SqlEnsemble, SqlFinding, SqlPredictionPair, SqlStudy, SqlStudyModel
 from store.records import EnsembleRecord, FindingRecord, PredictionPairRecord, StudyRecord
@@ -41,13 +41,11 @@ class StudyMixin(CatalogBase):
             return 0
         insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
 
-        def _do() -> int:
-            with self._session(write=True) as s:
-                stmt = insert(table).on_conflict_do_nothing()
-                return sum(len(s.execute(stmt.values(**r).returning(table.id)).all())
-                           for r in rows)
+        def _do(s: Session) -> int:
+            stmt = insert(table).on_conflict_do_nothing()
+            return sum(len(s.execute(stmt.values(**r).returning(table.id)).all()) for r in rows)
 
-        return retry_locked(_do)
+        return self._write(_do)
 
     # -- prediction agreements and ensembles -------------------------------------------
     def put_prediction_pairs(self, records: Iterable[PredictionPairRecord]) -> int:
@@ -85,19 +83,17 @@ class StudyMixin(CatalogBase):
     def save_study(self, name: str, profile: dict[str, Any], probe: str | int,
                    population: str | int | None = None) -> StudyRecord:
         """Create the study ``name`` or update its profile, probe set and population."""
-        def _do() -> None:
-            with self._session(write=True) as s:
-                probe_id = self._probe_row(s, probe).id
-                pop_id = (self._population_row(s, population).id
-                          if population is not None else None)
-                row = s.scalar(select(SqlStudy).where(SqlStudy.name == name))
-                if row is None:
-                    s.add(SqlStudy(name=name, profile=profile, probe_set_id=probe_id,
-                                   population_id=pop_id))
-                else:
-                    row.profile, row.probe_set_id, row.population_id = profile, probe_id, pop_id
+        def _do(s: Session) -> None:
+            probe_id = self._probe_row(s, probe).id
+            pop_id = self._population_row(s, population).id if population is not None else None
+            row = s.scalar(select(SqlStudy).where(SqlStudy.name == name))
+            if row is None:
+                s.add(SqlStudy(name=name, profile=profile, probe_set_id=probe_id,
+                               population_id=pop_id))
+            else:
+                row.profile, row.probe_set_id, row.population_id = profile, probe_id, pop_id
 
-        retry_locked(_do)
+        self._write(_do)
         return self.get_study(name)
 
     def get_study(self, name: str) -> StudyRecord:
@@ -120,16 +116,15 @@ class StudyMixin(CatalogBase):
 
     def set_study_models(self, name: str, slots: dict[str, int]) -> StudyRecord:
         """Make ``slots`` (slot key -> model id) the study's member models."""
-        def _do() -> None:
-            with self._session(write=True) as s:
-                row = s.scalar(select(SqlStudy).where(SqlStudy.name == name))
-                if row is None:
-                    raise NotFoundError(f"no study {name!r}")
-                s.execute(delete(SqlStudyModel).where(SqlStudyModel.study_id == row.id))
-                for slot, model_id in slots.items():
-                    s.add(SqlStudyModel(study_id=row.id, model_id=model_id, slot=slot))
+        def _do(s: Session) -> None:
+            row = s.scalar(select(SqlStudy).where(SqlStudy.name == name))
+            if row is None:
+                raise NotFoundError(f"no study {name!r}")
+            s.execute(delete(SqlStudyModel).where(SqlStudyModel.study_id == row.id))
+            for slot, model_id in slots.items():
+                s.add(SqlStudyModel(study_id=row.id, model_id=model_id, slot=slot))
 
-        retry_locked(_do)
+        self._write(_do)
         return self.get_study(name)
 
     def find_slot(self, slot: str) -> int | None:
@@ -143,17 +138,16 @@ class StudyMixin(CatalogBase):
         """Replace the study's findings with ``findings`` (NaN values stored as NULL)."""
         study_id = self.get_study(name).id
 
-        def _do() -> None:
-            with self._session(write=True) as s:
-                s.execute(delete(SqlFinding).where(SqlFinding.study_id == study_id))
-                for f in findings:
-                    values = {k: v for k, v in f.to_dict().items() if k != "study_id"}
-                    for k in _NULLABLE_FLOATS:
-                        if values[k] is not None and math.isnan(values[k]):
-                            values[k] = None
-                    s.add(SqlFinding(study_id=study_id, **values))
+        def _do(s: Session) -> None:
+            s.execute(delete(SqlFinding).where(SqlFinding.study_id == study_id))
+            for f in findings:
+                values = {k: v for k, v in f.to_dict().items() if k != "study_id"}
+                for k in _NULLABLE_FLOATS:
+                    if values[k] is not None and math.isnan(values[k]):
+                        values[k] = None
+                s.add(SqlFinding(study_id=study_id, **values))
 
-        retry_locked(_do)
+        self._write(_do)
 
     def get_findings(self, name: str) -> list[FindingRecord]:
         """The study's findings, in order (NULL values as NaN)."""

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from store._db import retry_locked
 from store.catalog import Catalog
 from store.errors import DuplicateError, InvalidInputError
 from store.orm import SqlModel, SqlTag
@@ -66,31 +67,28 @@ def add_models_bulk(catalog: Catalog, models: Sequence[BulkModel]) -> list[int]:
     if len(set(names)) != len(names):
         raise DuplicateError("add_models_bulk: the same name appears twice")
 
-    def _do() -> list[int]:
+    def _do(s: Session) -> list[int]:
         ids: list[int] = []
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        with catalog._session(write=True) as s:
-            for lo in range(0, len(models), BATCH_ROWS):
-                chunk = models[lo:lo + BATCH_ROWS]
-                rows = s.execute(
-                    insert(_MODELS).returning(_MODELS.c.id, sort_by_parameter_order=True),
-                    [{"kind": m.kind, "name": m.name, "seed": m.seed, "dataset_id": m.dataset_id,
-                      "arch": m.arch, "config": m.config, "status": "ready", "created_at": now}
-                     for m in chunk])
-                new = [int(r[0]) for r in rows]
-                tags = [{"model_id": i, "tag": t}
-                        for i, m in zip(new, chunk, strict=True) for t in sorted(set(m.tags))]
-                if tags:
-                    s.execute(insert(_TAGS), tags)
-                ids.extend(new)
+        for lo in range(0, len(models), BATCH_ROWS):
+            chunk = models[lo:lo + BATCH_ROWS]
+            rows = s.execute(
+                insert(_MODELS).returning(_MODELS.c.id, sort_by_parameter_order=True),
+                [{"kind": m.kind, "name": m.name, "seed": m.seed, "dataset_id": m.dataset_id,
+                  "arch": m.arch, "config": m.config, "status": "ready", "created_at": now}
+                 for m in chunk])
+            new = [int(r[0]) for r in rows]
+            tags = [{"model_id": i, "tag": t}
+                    for i, m in zip(new, chunk, strict=True) for t in sorted(set(m.tags))]
+            if tags:
+                s.execute(insert(_TAGS), tags)
+            ids.extend(new)
         return ids
+
+    def duplicate(exc: IntegrityError) -> DuplicateError:
+        return DuplicateError(f"add_models_bulk: a name is already registered ({exc})"
+                              .splitlines()[0])
 
     if not models:
         return []
-    try:
-        return retry_locked(_do)
-    except Exception as exc:
-        if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
-            raise DuplicateError(f"add_models_bulk: a name is already registered ({exc})"
-                                 .splitlines()[0]) from exc
-        raise
+    return catalog._write(_do, on_duplicate=duplicate)
