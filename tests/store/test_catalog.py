@@ -133,6 +133,31 @@ def test_similarity_cache_ignores_duplicates(fresh_catalog: Catalog) -> None:
     assert found[key].value == 0.5 and found[key].cached
 
 
+def test_similarity_cache_bulk_write(fresh_catalog: Catalog) -> None:
+    """More rows than one statement holds: one transaction, conflicts skipped, replace wins."""
+    from store._activations import PUT_BATCH
+
+    cat = fresh_catalog
+    models = [cat.add_model("mlp", checkpoint=bytes([i])).id for i in range(25)]
+    probe = cat.create_probe_set("p", [0, 1, 2, 3])
+
+    def rec(a: int, b: int, value: float) -> SimilarityRecord:
+        return SimilarityRecord(a, "fc", b, "fc", probe.id, "linear_cka", "biased", "{}", "1",
+                                value, 4)
+
+    pairs = [(a, b) for i, a in enumerate(models) for b in models[i:]]
+    assert len(pairs) > PUT_BATCH
+    assert cat.put_similarities([rec(*pairs[0], 0.1)]) == 1
+    # the first key is cached already and the second is given twice: each written once
+    assert cat.put_similarities([rec(a, b, 0.5) for a, b in pairs] + [rec(*pairs[1], 0.9)]) \
+        == len(pairs) - 1
+    keys = [(a, "fc", b, "fc", probe.id, "linear_cka", "biased", "{}", "1") for a, b in pairs]
+    found = cat.get_similarities(keys)
+    assert [found[k].value for k in keys[:3]] == [0.1, 0.5, 0.5] and len(found) == len(pairs)
+    assert cat.put_similarities([rec(a, b, 0.7) for a, b in pairs], replace=True) == len(pairs)
+    assert {r.value for r in cat.get_similarities(keys).values()} == {0.7}
+
+
 def test_writing_activation_error_leaves_nothing(fresh_catalog: Catalog) -> None:
     cat = fresh_catalog
     m = cat.add_model("mlp", checkpoint=b"m")
