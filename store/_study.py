@@ -8,6 +8,7 @@ concurrent studies neither fail nor duplicate rows. Findings are replaced as a w
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -25,12 +26,6 @@ from store.records import EnsembleRecord, FindingRecord, PredictionPairRecord, S
 __all__ = ["StudyMixin"]
 
 _NULLABLE_FLOATS = ("value_a", "value_b", "difference", "ci_low", "ci_high")
-
-
-def _row_dict(row: Any, record_type: type[Any]) -> dict[str, Any]:
-    import dataclasses
-
-    return {f.name: getattr(row, f.name) for f in dataclasses.fields(record_type)}
 
 
 class StudyMixin(CatalogBase):
@@ -77,7 +72,7 @@ class StudyMixin(CatalogBase):
             if code_version is not None:
                 q = q.where(table.code_version == code_version)
             rows = s.scalars(q.order_by(table.model_a_id, table.model_b_id)).all()
-            return [record_type(**_row_dict(r, record_type)) for r in rows]
+            return [record_type.from_row(r) for r in rows]
 
     # -- studies ------------------------------------------------------------------------
     def save_study(self, name: str, profile: dict[str, Any], probe: str | int,
@@ -157,8 +152,8 @@ class StudyMixin(CatalogBase):
                              .order_by(SqlFinding.finding)).all()
             out = []
             for r in rows:
-                values = _row_dict(r, FindingRecord)
-                for k in _NULLABLE_FLOATS:
-                    values[k] = math.nan if values[k] is None else values[k]
-                out.append(FindingRecord(**values))
+                rec = FindingRecord.from_row(r)
+                nans: dict[str, Any] = {k: math.nan for k in _NULLABLE_FLOATS
+                                        if getattr(rec, k) is None}
+                out.append(dataclasses.replace(rec, **nans))
             return out

@@ -79,16 +79,7 @@ class SqlDataset(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
     def to_record(self) -> DatasetRecord:
-        return DatasetRecord(
-            id=self.id,
-            name=self.name,
-            source=self.source,
-            n_samples=self.n_samples,
-            num_classes=self.num_classes,
-            sample_shape=tuple(self.sample_shape),
-            array_key=self.array_key,
-            created_at=self.created_at,
-        )
+        return DatasetRecord.from_row(self)
 
 
 class SqlPopulation(Base):
@@ -108,20 +99,7 @@ class SqlPopulation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
     def to_record(self) -> PopulationRecord:
-        return PopulationRecord(
-            id=self.id,
-            name=self.name,
-            dataset_id=self.dataset_id,
-            arch=dict(self.arch),
-            fit_config=dict(self.fit_config),
-            n_inrs=self.n_inrs,
-            n_params=self.n_params,
-            array_key=self.array_key,
-            status=self.status,
-            rows_done=self.rows_done,
-            sha256=self.sha256,
-            created_at=self.created_at,
-        )
+        return PopulationRecord.from_row(self)
 
 
 class SqlModel(Base):
@@ -154,24 +132,7 @@ class SqlModel(Base):
     )
 
     def to_record(self) -> ModelRecord:
-        return ModelRecord(
-            id=self.id,
-            kind=self.kind,
-            name=self.name,
-            dataset_id=self.dataset_id,
-            population_id=self.population_id,
-            population_row=self.population_row,
-            sample_id=self.sample_id,
-            seed=self.seed,
-            arch=dict(self.arch),
-            config=dict(self.config),
-            checkpoint_key=self.checkpoint_key,
-            sha256=self.sha256,
-            parent_id=self.parent_id,
-            status=self.status,
-            created_at=self.created_at,
-            tags=tuple(sorted(t.tag for t in self.tags)),
-        )
+        return ModelRecord.from_row(self, tags=tuple(sorted(t.tag for t in self.tags)))
 
 
 class SqlTag(Base):
@@ -210,14 +171,7 @@ class SqlProbeSet(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
     def to_record(self) -> ProbeSetRecord:
-        return ProbeSetRecord(
-            id=self.id,
-            name=self.name,
-            dataset_id=self.dataset_id,
-            n_samples=self.n_samples,
-            ids_sha256=self.ids_sha256,
-            created_at=self.created_at,
-        )
+        return ProbeSetRecord.from_row(self)
 
 
 class SqlActivation(Base):
@@ -235,17 +189,7 @@ class SqlActivation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
     def to_record(self) -> ActivationRecord:
-        return ActivationRecord(
-            id=self.id,
-            model_id=self.model_id,
-            layer=self.layer,
-            probe_set_id=self.probe_set_id,
-            shape=tuple(self.shape),
-            dtype=self.dtype,
-            array_key=self.array_key,
-            sha256=self.sha256,
-            created_at=self.created_at,
-        )
+        return ActivationRecord.from_row(self)
 
 
 class SqlSimilarity(Base):
@@ -280,20 +224,7 @@ class SqlSimilarity(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
     def to_record(self, cached: bool = False) -> SimilarityRecord:
-        return SimilarityRecord(
-            model_a_id=self.model_a_id,
-            layer_a=self.layer_a,
-            model_b_id=self.model_b_id,
-            layer_b=self.layer_b,
-            probe_set_id=self.probe_set_id,
-            measure=self.measure,
-            estimator=self.estimator,
-            params=self.params,
-            code_version=self.code_version,
-            value=self.value,
-            n=self.n,
-            cached=cached,
-        )
+        return SimilarityRecord.from_row(self, cached=cached)
 
 
 class SqlPredictionPair(Base):
@@ -355,9 +286,7 @@ class SqlStudy(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
     def to_record(self, model_ids: tuple[int, ...]) -> StudyRecord:
-        return StudyRecord(id=self.id, name=self.name, profile=dict(self.profile),
-                           probe_set_id=self.probe_set_id, population_id=self.population_id,
-                           model_ids=model_ids, created_at=self.created_at)
+        return StudyRecord.from_row(self, model_ids=model_ids)
 
 
 class SqlStudyModel(Base):

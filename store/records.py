@@ -110,7 +110,13 @@ def _check_name(value: str, what: str) -> None:
 
 
 class _Record:
-    """Shared ``to_dict``/``from_dict`` for the record dataclasses."""
+    """Shared ``to_dict``/``from_dict``/``from_row`` for the record dataclasses.
+
+    What converts is read from the fields' declared types: a ``tuple[...]`` field comes
+    back from JSON (a list) or a database row (a JSON list) as a tuple, a ``dict[...]``
+    field as a fresh dict, the ``_datetime_fields`` from ISO 8601 strings; so
+    ``from_dict(r.to_dict()) == r`` for every record.
+    """
 
     _datetime_fields: ClassVar[tuple[str, ...]] = ("created_at",)
 
@@ -127,20 +133,34 @@ class _Record:
         return out
 
     @classmethod
+    def _convert(cls, name: str, value: Any) -> Any:
+        """``value`` as field ``name`` holds it (see the class docstring)."""
+        kind = str(cls.__dataclass_fields__[name].type)  # type: ignore[attr-defined]
+        if isinstance(value, list) and kind.startswith("tuple"):
+            return tuple(value)
+        if isinstance(value, dict) and kind.startswith("dict"):
+            return dict(value)
+        if isinstance(value, str) and name in cls._datetime_fields:
+            return dt.datetime.fromisoformat(value)
+        return value
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """Build a record from ``to_dict`` output; unknown keys are an error."""
-        names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = set(data) - set(names)
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - names
         if unknown:
             raise InvalidInputError(f"unknown fields for {cls.__name__}: {sorted(unknown)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in cls._datetime_fields and isinstance(value, str):
-                value = dt.datetime.fromisoformat(value)
-            elif isinstance(value, list) and key in ("tags", "shape", "model_ids"):
-                value = tuple(value)
-            kwargs[key] = value
-        return cls(**kwargs)
+        return cls(**{key: cls._convert(key, value) for key, value in data.items()})
+
+    @classmethod
+    def from_row(cls, row: Any, **given: Any) -> Self:
+        """Build a record from an object holding its fields as attributes (an ORM row);
+        ``given`` supplies fields the row lacks (a study's model ids, ``cached``)."""
+        values = {f.name: cls._convert(f.name, getattr(row, f.name))
+                  for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                  if f.name not in given}
+        return cls(**values, **given)
 
 
 @dataclass(frozen=True)

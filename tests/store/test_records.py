@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
+import json
+from types import SimpleNamespace
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from store import Catalog, ModelRecord, SimilarityRecord
+from store import Catalog, ModelRecord, SimilarityRecord, records
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**31), 2**31),
                          st.text(max_size=20))
@@ -51,3 +57,54 @@ def test_similarity_record_dict_round_trip(value: float, n: int, layer: str) -> 
     assert SimilarityRecord.from_dict(rec.to_dict()) == rec
 
 
+
+
+_NOW = dt.datetime(2024, 5, 1, 12, 30, 5)
+#: One example of every record class (a new record class must add one: see below).
+EXAMPLES: dict[type[Any], Any] = {
+    records.DatasetRecord: records.DatasetRecord(1, "mnist", "bundled", 10, 10, (28, 28),
+                                                 "datasets/abc", _NOW),
+    records.PopulationRecord: records.PopulationRecord(
+        2, "p", 1, {"hidden_width": 32}, {"steps": 5}, 10, 1153, "populations/abc/params",
+        "complete", 10, "ff" * 32, _NOW),
+    records.ModelRecord: records.ModelRecord(
+        3, "gmn", "gmn-s0@p", 1, 2, None, None, 0, {"hidden": [8, 8]}, {"lr": 0.01},
+        "checkpoints/aa.safetensors", "aa" * 32, None, "ready", _NOW, ("best", "main")),
+    records.MetricRecord: records.MetricRecord(3, "val_acc", 0.5, 4, "val"),
+    records.ProbeSetRecord: records.ProbeSetRecord(4, "probe", 1, 8, "bb" * 32, _NOW),
+    records.ActivationRecord: records.ActivationRecord(5, 3, "fc1", 4, (8, 16), "float32",
+                                                       "activations/abc", "cc" * 32, _NOW),
+    records.SimilarityRecord: records.SimilarityRecord(3, "fc1", 6, "fc1", 4, "linear_cka",
+                                                       "biased", "{}", "1", 0.75, 8, True),
+    records.PredictionPairRecord: records.PredictionPairRecord(
+        3, 6, 4, "1", 8, 0.5, 0.75, 0.625, 0.25, 0.5, 0.0, 0.25, 0.25),
+    records.EnsembleRecord: records.EnsembleRecord(3, 6, 4, "mean_logits", "1", 8, 0.5, 0.75,
+                                                   0.875, 0.125, 0.25),
+    records.StudyRecord: records.StudyRecord(7, "s", {"profile": "quick"}, 4, 2, (3, 6), _NOW),
+    records.FindingRecord: records.FindingRecord(7, 1, "f", "a", 0.5, "b", 0.25, 0.25, 0.1,
+                                                 0.4, 1000, "reproduced", "ci above 0"),
+}
+
+
+def test_every_record_class_has_an_example() -> None:
+    classes = {getattr(records, n) for n in records.__all__}
+    assert {c for c in classes if isinstance(c, type) and dataclasses.is_dataclass(c)} \
+        == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("cls", list(EXAMPLES), ids=lambda c: c.__name__)
+def test_dict_round_trip_of_every_record_class(cls: type[Any]) -> None:
+    rec = EXAMPLES[cls]
+    data = json.loads(json.dumps(rec.to_dict()))  # through JSON text, as the CLI sends it
+    back = cls.from_dict(data)
+    assert back == rec
+    for f in dataclasses.fields(rec):
+        assert type(getattr(back, f.name)) is type(getattr(rec, f.name)), f.name
+
+
+@pytest.mark.parametrize("cls", list(EXAMPLES), ids=lambda c: c.__name__)
+def test_from_row_reads_the_fields_and_freezes_lists(cls: type[Any]) -> None:
+    rec = EXAMPLES[cls]
+    row = SimpleNamespace(**{k: list(v) if isinstance(v, tuple) else v
+                             for k, v in dataclasses.asdict(rec).items()})
+    assert cls.from_row(row) == rec
