@@ -24,8 +24,8 @@ __all__ = [
     "agreement",
     "cohens_kappa",
     "ensemble_accuracy",
-    "probe_labels",
     "prediction_pairs",
+    "probe_labels",
     "recorded_output",
 ]
 

@@ -112,10 +112,20 @@ class GMNConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.num_layer_ids < 0 or self.readout_layers < 0:
             raise ValueError("num_layer_ids and readout_layers must be >= 0")
+        self._check_ranges()
+        self._check_choices()
+
+    def _check_ranges(self) -> None:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.sin_max_freq >= 1.0:
             raise ValueError(f"sin_max_freq must be >= 1, got {self.sin_max_freq}")
+        if min(self.rff_freqs, self.edge_hidden) < 0 or self.num_outputs < 1:
+            raise ValueError("rff_freqs and edge_hidden must be >= 0, num_outputs >= 1")
+        if not self.rff_sigma > 0:
+            raise ValueError(f"rff_sigma must be > 0, got {self.rff_sigma}")
+
+    def _check_choices(self) -> None:
         if self.readout not in _READOUTS:
             raise ValueError(f"readout must be one of {_READOUTS}, got {self.readout!r}")
         if self.activation not in _ACTIVATIONS:
@@ -124,10 +134,6 @@ class GMNConfig:
         if self.reverse_features not in _REVERSE_FEATURES:
             raise ValueError(f"reverse_features must be one of {_REVERSE_FEATURES}, "
                              f"got {self.reverse_features!r}")
-        if min(self.rff_freqs, self.edge_hidden) < 0 or self.num_outputs < 1:
-            raise ValueError("rff_freqs and edge_hidden must be >= 0, num_outputs >= 1")
-        if not self.rff_sigma > 0:
-            raise ValueError(f"rff_sigma must be > 0, got {self.rff_sigma}")
         if self.edge_updates and not self.edge_hidden:
             raise ValueError("edge_updates need learned edge features: set edge_hidden")
         if not self.deg_histogram or sum(self.deg_histogram) < 1:

@@ -13,13 +13,13 @@ from zoo.train.loop import EpochMetrics, EvalResult, TrainResult, evaluate, trai
 from zoo.train.record import REDUCE_CONV, ActivationSink, InMemorySink, record_activations
 
 __all__ = [
+    "OPTIMIZERS",
+    "REDUCE_CONV",
     "ActivationSink",
     "EpochMetrics",
     "EvalResult",
     "InMemorySink",
-    "OPTIMIZERS",
     "ProgressHook",
-    "REDUCE_CONV",
     "StepProgress",
     "TrainConfig",
     "TrainResult",

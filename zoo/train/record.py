@@ -44,7 +44,7 @@ from zoo.train._common import (
 )
 from zoo.train._common import model_device as _model_device
 
-__all__ = ["ActivationSink", "InMemorySink", "REDUCE_CONV", "record_activations"]
+__all__ = ["REDUCE_CONV", "ActivationSink", "InMemorySink", "record_activations"]
 
 #: Accepted values of ``reduce_conv``.
 REDUCE_CONV: tuple[str, ...] = ("flatten", "mean")
