@@ -17,13 +17,25 @@ from typing import Any
 
 from store import Catalog, ModelRecord
 from zoo.inr.augment import WeightAugment
-from zoo.kinds import WEIGHT_KINDS, default_arch
+from zoo.kinds import default_arch, get_kind
 from zoo.train import TrainConfig
 
-__all__ = ["IGNORED_SETTINGS", "TrainingKey", "find_trained", "stored_key", "training_key"]
+__all__ = [
+    "IGNORED_SETTINGS",
+    "TRAINING_CODE_VERSION",
+    "TrainingKey",
+    "find_trained",
+    "stored_key",
+    "training_key",
+]
 
 #: Training settings that change rounding and speed only, never which model is trained.
 IGNORED_SETTINGS = ("micro_batch", "device")
+#: Version of the training code's semantics, stored with every trained model: bump it when
+#: the same settings would train a different model (a changed loop, init or data order), so
+#: a rerun trains anew instead of finding the older model. Models stored before versions
+#: were recorded count as version "1".
+TRAINING_CODE_VERSION = "1"
 
 
 def _plain(obj: Any) -> Any:
@@ -44,10 +56,16 @@ class TrainingKey:
     source: tuple[str, str]
     train: dict[str, Any]
     arch: dict[str, Any]
+    code_version: str = TRAINING_CODE_VERSION
 
     def digest(self) -> str:
-        """16 hex digits of sha256 over the settings and the architecture."""
-        text = json.dumps([self.train, self.arch], sort_keys=True)
+        """16 hex digits of sha256 over the settings, the architecture and (from version 2
+        on; version 1 digests are those stored before versions were recorded) the training
+        code version."""
+        parts: list[Any] = [self.train, self.arch]
+        if self.code_version != "1":
+            parts.append(self.code_version)
+        text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -58,7 +76,7 @@ def training_key(catalog: Catalog, kind: str, config: TrainConfig, *,
                  augment: WeightAugment | None = None) -> TrainingKey:
     """The key of the model :func:`zoo.training.train_model` would train with these
     arguments (the same arguments), read from the catalog without training anything."""
-    if kind in WEIGHT_KINDS and population is not None:
+    if get_kind(kind).reads_weights and population is not None:
         pop = catalog.get_population(population)
         source, ds, pop_arch = ("population", pop.name), catalog.get_dataset(pop.dataset_id), \
             pop.arch
@@ -82,7 +100,8 @@ def stored_key(model: ModelRecord) -> TrainingKey | None:
     train = {k: v for k, v in model.config["train"].items() if k not in IGNORED_SETTINGS}
     train["augment"] = model.config.get("augment")
     arch = {k: v for k, v in model.arch.items() if k != "weight_norm"}
-    return TrainingKey(model.kind, model.seed, source, _plain(train), _plain(arch))
+    return TrainingKey(model.kind, model.seed, source, _plain(train), _plain(arch),
+                       str(model.config.get("code_version", "1")))
 
 
 def find_trained(catalog: Catalog, key: TrainingKey) -> ModelRecord | None:

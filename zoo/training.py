@@ -23,6 +23,7 @@ from store import (
     MetricRecord,
     ModelRecord,
 )
+from zoo.identity import TRAINING_CODE_VERSION
 from zoo.inputs import (
     Inputs,
     load_inputs,
@@ -142,6 +143,7 @@ def train_model(
         return catalog.add_model(
             kind, checkpoint=state_dict_to_safetensors(result.best_state), arch=arch,
             config={"train": config.to_dict(), **lineage, "best_epoch": result.best_epoch,
+                    "code_version": TRAINING_CODE_VERSION,
                     "augment": augment.to_dict() if augment is not None else None},
             dataset=dataset_id, seed=config.init_seed, tags=tags, metrics=metrics,
             population_id=lineage.get("population_id"),
