@@ -19,6 +19,7 @@ from analysis.measures import (
     svcca,
     svcca_pairs,
 )
+from analysis.measures._prepare import Estimator
 from store import array_hasher
 
 
@@ -123,6 +124,52 @@ def test_batched_rbf_cka_equals_the_pairwise_function(estimator: str) -> None:
                                    atol=1e-12)
     with pytest.raises(ValueError, match="layer 9"):
         rbf_cka_pairs([xs[0], np.zeros((40, 3))], labels_x=["a", "layer 9"])
+
+
+def _symmetric_from_upper(upper: np.ndarray, n: int) -> np.ndarray:
+    k = np.zeros((n, n))
+    k[np.triu_indices(n, 1)] = upper
+    return k + k.T
+
+
+@pytest.mark.parametrize("n", [50, 300, 301])
+def test_pair_median_equals_numpy_median(n: int) -> None:
+    """The bracketed selection gives np.median's value bit for bit, ties and misses included."""
+    from analysis.measures._prepare import squared_distances
+    from analysis.measures.rbf_cka import _pair_median
+
+    rng = np.random.default_rng(n)
+    iu = np.triu_indices(n, 1)
+    cases = [squared_distances(rng.normal(size=(n, 5))),  # continuous
+             squared_distances(rng.integers(0, 3, size=(n, 2)).astype(float)),  # ties
+             squared_distances(np.arange(float(n))[:, None])]  # structured
+    m = n * (n - 1) // 2
+    upper = rng.random(m) + 1.0
+    upper[:: m // 4096 if m > 4096 else 1] = 0.0  # the strided sample misses the median
+    cases.append(_symmetric_from_upper(upper, n))
+    for d2 in cases:
+        assert _pair_median(d2) == float(np.median(d2[iu]))
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_centred_upper_packs_the_centred_gram(unbiased: bool) -> None:
+    from analysis.measures._prepare import center_gram, centred_upper, u_center_gram
+
+    a = np.random.default_rng(3).normal(size=(30, 4))
+    k = np.exp(-np.square(a[:, None] - a[None]).sum(-1))
+    want = (u_center_gram if unbiased else center_gram)(k)
+    out = np.empty(30 * 29 // 2)
+    diag = centred_upper(k, unbiased, out)
+    np.testing.assert_allclose(out, want[np.triu_indices(30, 1)], atol=1e-14)
+    np.testing.assert_allclose(diag, want.diagonal(), atol=1e-14)
+
+
+@pytest.mark.parametrize("estimator", ["biased", "unbiased"])
+def test_batched_rbf_cka_at_a_size_that_brackets_the_median(estimator: Estimator) -> None:
+    rng = np.random.default_rng(9)
+    xs = [np.tanh(rng.normal(size=(300, 8)) * (i + 1)) for i in range(3)]
+    want = np.array([[rbf_cka(a, b, 0.8, estimator) for b in xs] for a in xs])
+    np.testing.assert_allclose(rbf_cka_pairs(xs, estimator=estimator), want, atol=1e-12)
 
 
 class _CountingArray:
