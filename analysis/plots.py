@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -20,6 +21,7 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "layer_curves_figure",
+    "penultimate_cka_figure",
     "plot_layer_curves",
     "plot_similarity_heatmap",
     "similarity_heatmap_figure",
@@ -157,3 +159,19 @@ def _save(fig: Figure, path: str | PathLike[str]) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=_DPI)
     return out
+
+
+def penultimate_cka_figure(catalog: Any, model_ids: Sequence[int], out_dir: Path
+                           ) -> tuple[Path, ...]:
+    """The main job's figure: linear CKA of the models' penultimate layers as a heatmap
+    labelled with model names, saved as ``out_dir/cka_penultimate.png``."""
+    from analysis.queries import cka_matrix
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = cka_matrix(catalog, list(model_ids), "penultimate")
+    names = {m.id: str(m.name) for m in catalog.list_models(ids=list(model_ids))}
+    labels = [names[int(label.split(":")[0])] for label in frame.index]
+    path = out_dir / "cka_penultimate.png"
+    plot_similarity_heatmap(frame.to_numpy(), labels, labels,
+                            "linear CKA of penultimate layers", path)
+    return (path,)

@@ -1,4 +1,4 @@
-"""Benchmark: activation recording throughput, ``zoo.training.record_model`` versus a plain forward.
+"""Benchmark: activation recording throughput, ``zoo.model_runs.record_model`` vs a plain forward.
 
 Run ``.venv/bin/python benchmarks/bench_record.py [--quick] [--threads T]``.
 
@@ -52,17 +52,17 @@ import torch
 from torch import nn
 
 from store import Catalog, PopulationRecord
-from zoo.datasets import add_bundled_dataset
+from zoo.checkpoints import state_dict_to_safetensors
+from zoo.data.register import add_bundled_dataset
 from zoo.inputs import model_inputs, weight_stats
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
 from zoo.kinds import build_model, default_arch, load_model
+from zoo.model_runs import record_model
 from zoo.models.siren import SirenConfig
-from zoo.registry import state_dict_to_safetensors
 from zoo.train import InMemorySink, make_loader, record_activations
 from zoo.train._common import batch_inputs
 from zoo.train.catalog_sink import CatalogSink
-from zoo.training import record_model
 
 PATHS = ("plain forward", "hooks + memory", "hooks + catalog", "... chunk=batch", "record_model")
 

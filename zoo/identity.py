@@ -74,7 +74,7 @@ def training_key(catalog: Catalog, kind: str, config: TrainConfig, *,
                  hidden: int | None = None, layers: int | None = None,
                  dropout: float | None = None, probe_features: int | None = None,
                  augment: WeightAugment | None = None) -> TrainingKey:
-    """The key of the model :func:`zoo.training.train_model` would train with these
+    """The key of the model :func:`zoo.model_runs.train_model` would train with these
     arguments (the same arguments), read from the catalog without training anything."""
     if get_kind(kind).reads_weights and population is not None:
         pop = catalog.get_population(population)

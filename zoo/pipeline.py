@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from store import Catalog, ModelRecord
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.identity import find_trained, training_key
 from zoo.inr.fit import FitConfig, available_cores
 from zoo.inr.population import default_population_name, fit_population
-from zoo.kinds import WEIGHT_KINDS
+from zoo.kinds import get_kind
+from zoo.model_runs import record_model, train_model
 from zoo.models.siren import SirenConfig
 from zoo.train import TrainConfig
-from zoo.training import record_model, train_model
 
 __all__ = ["PipelineConfig", "PipelineResult", "run_pipeline"]
 
@@ -63,11 +63,17 @@ class PipelineResult:
     figures: tuple[Path, ...]
 
 
+#: Makes the figures of a run: ``(catalog, model ids, out_dir) -> paths`` (the CLI passes
+#: :func:`analysis.plots.penultimate_cka_figure`; ``zoo`` itself draws nothing).
+Figures = Callable[[Catalog, list[int], Path], tuple[Path, ...]]
+
+
 def run_pipeline(catalog: Catalog, config: PipelineConfig, out_dir: Path,
                  say: Callable[[str], None] = print,
-                 fit_progress: Callable[[int, int, float], None] | None = None
-                 ) -> PipelineResult:
-    """Run every step on ``catalog``; figures go to ``out_dir``. ``say`` reports each step."""
+                 fit_progress: Callable[[int, int, float], None] | None = None,
+                 figures: Figures | None = None) -> PipelineResult:
+    """Run every step on ``catalog``; ``figures`` (if given) draws into ``out_dir``.
+    ``say`` reports each step."""
     names = {d.name for d in catalog.list_datasets()}
     if config.dataset not in names:
         say(f"adding dataset {config.dataset}")
@@ -94,8 +100,8 @@ def run_pipeline(catalog: Catalog, config: PipelineConfig, out_dir: Path,
         if not catalog.list_activations(model.id, probe=config.probe):
             say(f"recording activations of {model.name} (id {model.id})")
             record_model(catalog, model.id, config.probe, progress=False)
-    figures = _figures(catalog, [m.id for m in models], config, out_dir)
-    return PipelineResult(pop_name, tuple(models), figures)
+    paths = figures(catalog, [m.id for m in models], out_dir) if figures else ()
+    return PipelineResult(pop_name, tuple(models), paths)
 
 
 def _trained(catalog: Catalog, config: PipelineConfig, kind: str, seed: int, pop_name: str,
@@ -103,7 +109,7 @@ def _trained(catalog: Catalog, config: PipelineConfig, kind: str, seed: int, pop
     """The model of ``kind`` and ``seed`` this configuration asks for: found (the same
     training, :mod:`zoo.identity`) or trained now."""
     epochs = config.epochs.get(kind, config.default_epochs)
-    on_weights = kind in WEIGHT_KINDS
+    on_weights = get_kind(kind).reads_weights
     train = TrainConfig(epochs=epochs, batch_size=config.batch_size, init_seed=seed,
                         data_seed=seed)
     population, dataset = (pop_name, None) if on_weights else (None, config.dataset)
@@ -117,18 +123,3 @@ def _trained(catalog: Catalog, config: PipelineConfig, kind: str, seed: int, pop
                        on_epoch=lambda m: say(f"  epoch {m.epoch}/{epochs}: train acc "
                                               f"{m.train_acc:.3f}, val acc {m.val_acc:.3f} "
                                               f"({m.seconds:.0f} s)"))
-
-
-def _figures(catalog: Catalog, model_ids: list[int], config: PipelineConfig, out_dir: Path
-             ) -> tuple[Path, ...]:
-    from analysis.plots import plot_similarity_heatmap
-    from analysis.queries import cka_matrix
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    frame = cka_matrix(catalog, model_ids, "penultimate")
-    kinds = {m.id: str(m.name) for m in catalog.list_models(ids=model_ids)}
-    labels = [kinds[int(label.split(":")[0])] for label in frame.index]
-    path = out_dir / "cka_penultimate.png"
-    plot_similarity_heatmap(frame.to_numpy(), labels, labels,
-                            "linear CKA of penultimate layers", path)
-    return (path,)

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
 from store import ActivationRecord, Catalog, InvalidInputError, bytes_sha256
-from zoo.registry import state_dict_to_safetensors
+from zoo.checkpoints import state_dict_to_safetensors
 from zoo.train import record_activations
 from zoo.train.catalog_sink import CatalogSink
 

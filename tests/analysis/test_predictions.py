@@ -21,9 +21,9 @@ from analysis.predictions import (
 )
 from store import Catalog, InvalidInputError, NotFoundError
 from zoo.cli import cli
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
+from zoo.model_runs import record_model, train_model
 from zoo.train import TrainConfig
-from zoo.training import record_model, train_model
 
 
 @pytest.mark.parametrize("seed", range(4))

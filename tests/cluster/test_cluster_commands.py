@@ -12,7 +12,7 @@ import torch
 from store import Catalog
 from tests.conftest import ZooRunner
 from zoo.cluster import train_models
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.study._jobs import plan_jobs, run_jobs
 from zoo.train import TrainConfig
 

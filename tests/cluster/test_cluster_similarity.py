@@ -15,7 +15,7 @@ from zoo.cluster import block_size, resolve_cluster
 
 def _models_with_activations(cat: Catalog, k: int, n: int = 48) -> list[int]:
     """``k`` models, each with one random ``[n, d]`` layer (widths differ) on probe ``p``."""
-    from zoo.registry import state_dict_to_safetensors
+    from zoo.checkpoints import state_dict_to_safetensors
 
     cat.create_probe_set("p", list(range(n)))
     rng = np.random.default_rng(7)

@@ -13,7 +13,7 @@ import numpy as np
 
 from store import Catalog
 from zoo.cluster import connect
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
 from zoo.models.siren import SirenConfig

@@ -11,12 +11,12 @@ import pytest
 from store import ArrayStore, Catalog
 from tests.conftest import S3_SECRET
 from tests.store.test_arrays import ArrayStoreContract
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
+from zoo.model_runs import record_model, train_model
 from zoo.models.siren import SirenConfig
 from zoo.train import TrainConfig
-from zoo.training import record_model, train_model
 
 
 class TestS3ArrayStore(ArrayStoreContract):

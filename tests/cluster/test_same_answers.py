@@ -18,7 +18,7 @@ import torch
 
 from store import Catalog
 from zoo.cluster import block_compute, record_models, train_models
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
 from zoo.models.siren import SirenConfig

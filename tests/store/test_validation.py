@@ -19,7 +19,7 @@ import pytest
 from store import Catalog, InvalidInputError, MetricRecord
 from store.errors import CatalogUnavailableError
 from store.records import check_json
-from zoo.registry import load_arch
+from zoo.checkpoints import load_arch
 
 N = 16
 

@@ -9,10 +9,10 @@ import pytest
 
 from store import Catalog
 from zoo import identity
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.identity import TrainingKey, find_trained, stored_key, training_key
+from zoo.model_runs import train_model
 from zoo.train import TrainConfig
-from zoo.training import train_model
 
 
 def test_a_training_is_found_by_its_key_and_its_code_version(

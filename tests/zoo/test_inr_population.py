@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from store import Catalog, DuplicateError
 from zoo.cli import cli
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
 from zoo.inr.render import reconstruct

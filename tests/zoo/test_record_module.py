@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from store import Catalog, InvalidInputError
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.recording import probe_images, record_module
 
 

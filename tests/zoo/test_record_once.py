@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from store import Catalog
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
+from zoo.model_runs import record_model, train_model
 from zoo.models.siren import SirenConfig
 from zoo.train import InMemorySink, TrainConfig, record_activations
-from zoo.training import record_model, train_model
 
 ONE_EPOCH = TrainConfig(epochs=1, batch_size=32, lr=3e-3, init_seed=0, data_seed=0)
 

@@ -11,16 +11,16 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from store import Catalog, DuplicateError, InvalidInputError
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.graphs import flat_from_mlp_params, mlp_params_from_flat, permute_hidden
 from zoo.inputs import Inputs, load_inputs, model_inputs, weight_inputs
 from zoo.inr.augment import WeightAugment
 from zoo.inr.fit import FitConfig
 from zoo.inr.population import fit_population
 from zoo.kinds import DEFAULT_PROBE_FEATURES, default_micro_batch, load_model
+from zoo.model_runs import evaluate_model, record_model, train_model
 from zoo.models.siren import SirenConfig
 from zoo.train import TrainConfig
-from zoo.training import evaluate_model, record_model, train_model
 
 FAST = TrainConfig(epochs=2, batch_size=32, lr=3e-3, init_seed=0, data_seed=0)
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from store import Catalog, InvalidInputError
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.inputs import load_inputs
 from zoo.inr.augment import NG_GNN_AUGMENT, WeightAugment, augment_siren_params
 from zoo.inr.batched import batched_siren_forward

@@ -65,7 +65,7 @@ def register(loc: Locations, checkpoint: str, kind: str, dataset: str | None, se
     Example: zoo register cnn.safetensors --kind cnn --dataset mnist-5k --seed 3
     --arch arch.json --tag baseline
     """
-    from zoo.registry import load_arch, load_state_dict_file
+    from zoo.checkpoints import load_arch, load_state_dict_file
 
     parsed_metrics = [_parse_metric(m) for m in metrics]
     arch_dict = load_arch(arch)

@@ -40,7 +40,7 @@ def data_add(loc: Locations, name: str, seed: int) -> None:
 
     Example: zoo data add mnist-5k
     """
-    from zoo.datasets import add_bundled_dataset
+    from zoo.data.register import add_bundled_dataset
 
     with open_catalog(loc) as cat:
         record = add_bundled_dataset(cat, name, seed)
@@ -60,7 +60,7 @@ def data_import(loc: Locations, fmt: str, directory: str, name: str | None, seed
 
     Example: zoo data import mnist --idx ~/datasets/mnist --name mnist
     """
-    from zoo.datasets import import_dataset
+    from zoo.data.register import import_dataset
 
     with open_catalog(loc) as cat:
         record = import_dataset(cat, fmt, directory, name or fmt, seed)

@@ -38,6 +38,7 @@ def quickstart(loc: Locations, inrs: int | None, epochs: int, seeds: str, init: 
     import time
     from pathlib import Path
 
+    from analysis.plots import penultimate_cka_figure
     from zoo.inr.fit import FitConfig
     from zoo.outcomes import model_outcomes
     from zoo.pipeline import PipelineConfig, run_pipeline
@@ -72,7 +73,8 @@ def quickstart(loc: Locations, inrs: int | None, epochs: int, seeds: str, init: 
                 view.context = message.split(" (")[0]
 
         result = run_pipeline(cat, config, Path(out) if out else loc.home / "figures",
-                              say=say, fit_progress=fit_progress)
+                              say=say, fit_progress=fit_progress,
+                              figures=penultimate_cka_figure)
         outcomes = model_outcomes(cat, [m.id for m in result.models])
         rows = [{"name": model.name, "id": model.id, "kind": model.kind, "seed": model.seed,
                  "test_acc": "" if o.accuracy is None else f"{o.accuracy:.4f}"}

@@ -97,9 +97,9 @@ def train(loc: Locations, kind: str, population: str | None, dataset: str | None
     from store import DuplicateError
     from zoo.identity import find_trained, training_key
     from zoo.kinds import default_augment, get_kind, kind_names, kind_train_config
+    from zoo.model_runs import train_model
     from zoo.outcomes import model_outcomes
     from zoo.train import report_progress
-    from zoo.training import train_model
 
     started = time.perf_counter()
     if threads:
@@ -197,7 +197,7 @@ def eval_cmd(loc: Locations, model: str | int, split: str, batch_size: int,
 
     Example: zoo eval cnn:0 --split test
     """
-    from zoo.training import evaluate_model
+    from zoo.model_runs import evaluate_model
 
     with open_catalog(loc) as cat:
         model_id = cat.resolve_model(model)
@@ -254,8 +254,8 @@ def record(loc: Locations, model: str | int | None, where: str | None, models: s
 def _record_one(loc: Locations, model: str | int, probe: str, names: list[str] | None,
                 batch_size: int, replace: bool) -> None:
     """One model, in this process, with a progress bar per stage."""
+    from zoo.model_runs import record_model
     from zoo.train import report_progress
-    from zoo.training import record_model
 
     started = time.perf_counter()
     with open_catalog(loc) as cat:

@@ -61,7 +61,7 @@ def map_catalog_tasks(catalog: Catalog, fn: Callable[..., R], items: Sequence[tu
 def _record(cat: Catalog, model_id: int, probe: str, layers: list[str] | None,
             batch_size: int = 256, replace: bool = False) -> int:
     """Record one model; returns how many layers were stored."""
-    from zoo.training import record_model
+    from zoo.model_runs import record_model
 
     return len(record_model(cat, model_id, probe, layers, batch_size=batch_size,
                             replace=replace, progress=False))
@@ -87,8 +87,8 @@ def record_models(catalog: Catalog, model_ids: Sequence[int], probe: str,
 
 def _train(cat: Catalog, kind: str, config: dict[str, Any], population: str | None,
            dataset: str | None, tags: list[str]) -> int:
+    from zoo.model_runs import train_model
     from zoo.train import TrainConfig
-    from zoo.training import train_model
 
     try:
         return train_model(cat, kind, TrainConfig.from_dict(config), population=population,

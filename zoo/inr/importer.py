@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from store import Catalog, DuplicateError, InvalidInputError, PopulationRecord
+from zoo.checkpoints import PICKLE_SUFFIXES
 from zoo.models.siren import SirenConfig, flatten_params
-from zoo.registry import PICKLE_SUFFIXES
 
 __all__ = ["FORMATS", "ZooEntry", "import_inr_zoo", "load_inr_layers", "read_splits"]
 

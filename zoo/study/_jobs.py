@@ -124,8 +124,8 @@ def _step_sender(job: Job, put: Callable[[tuple[Any, ...]], None]) -> Any:
 
 def _job_on(cat: Catalog, job: Job, put: Callable[[tuple[Any, ...]], None]) -> int:
     """Train (unless stored) and record one model on ``cat``; events go to ``put``."""
+    from zoo.model_runs import record_model, train_model
     from zoo.train import report_progress
-    from zoo.training import record_model, train_model
 
     with report_progress(_step_sender(job, put)):
         model_id = job.model_id

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from store import Catalog, FindingRecord
-from zoo.datasets import add_bundled_dataset
+from zoo.data.register import add_bundled_dataset
 from zoo.inr.fit import FitConfig, available_cores
 from zoo.inr.population import default_population_name, fit_population
 from zoo.kinds import WEIGHT_KINDS

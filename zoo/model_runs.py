@@ -23,6 +23,7 @@ from store import (
     MetricRecord,
     ModelRecord,
 )
+from zoo.checkpoints import state_dict_to_safetensors
 from zoo.identity import TRAINING_CODE_VERSION
 from zoo.inputs import (
     Inputs,
@@ -40,7 +41,6 @@ from zoo.kinds import (
     get_kind,
     load_model,
 )
-from zoo.registry import state_dict_to_safetensors
 from zoo.train import EpochMetrics, TrainConfig, evaluate, record_activations, train_classifier
 from zoo.train.catalog_sink import CatalogSink
 
