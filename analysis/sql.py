@@ -42,10 +42,12 @@ ensemble_pairs    ensembles + kind_a, kind_b, seed_a, seed_b, probe_set (name)
 
 JSON columns are DuckDB ``JSON`` on both back-ends (``arch->>'hidden'`` works).
 
-Confinement (defence in depth, not a keyword list): the catalog's tables are
-first copied, by a separate DuckDB that alone loads the sqlite/postgres scanner
-(PostgreSQL opened with ``default_transaction_read_only``), into a private
-snapshot file; the query DuckDB attaches that snapshot read-only, never loads an
+Confinement (defence in depth, not a keyword list): the catalog's tables (those
+a query reads) are first copied in bulk, by a separate DuckDB that alone loads
+the sqlite/postgres scanner (PostgreSQL opened with
+``default_transaction_read_only``), into a private snapshot file, which is kept
+and reused until something is committed to the catalog (:mod:`analysis._sql_cache`);
+the query DuckDB attaches that snapshot read-only, never loads an
 extension, and then sets ``enable_external_access = false`` and
 ``lock_configuration = true``. So a query sees the catalog and nothing else:
 no ``postgres_query``/``postgres_scan``/``sqlite_scan`` exist there, no file,
@@ -60,6 +62,7 @@ decoded) and ``parquet`` (written by DuckDB, no pyarrow needed; files only).
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from pathlib import Path
@@ -70,9 +73,11 @@ import pandas as pd
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from analysis._sql_cache import SnapshotCache, needed_tables, view_dependencies
 from store.errors import CatalogUnavailableError, InvalidInputError, NotInitializedError
 
 __all__ = [
+    "SNAPSHOTS",
     "TABLES",
     "VIEWS",
     "MissingExtensionError",
@@ -216,11 +221,13 @@ _SCANNER_CONFIG: dict[str, Any] = {"autoinstall_known_extensions": False,
                                    "autoload_known_extensions": False}
 
 
-def _snapshot(db_url: str, snapshot: Path) -> None:
-    """Copy every table of the catalog at ``db_url`` into a new DuckDB file ``snapshot``.
+def _snapshot(db_url: str, snapshot: Path, tables: frozenset[str] | None) -> frozenset[str]:
+    """Copy the catalog's ``tables`` (``None``: every table) at ``db_url`` into a new DuckDB
+    file ``snapshot``; returns the tables copied.
 
-    Runs in its own DuckDB instance (the only one that loads a scanner extension),
-    in one transaction so the copy is consistent; user SQL never reaches it.
+    Runs in its own DuckDB instance (the only one that loads a scanner extension), in
+    one transaction so the copy is consistent, in bulk by DuckDB's own scanner; user SQL
+    never reaches it.
     """
     extension, attach = attach_statement(db_url)
     config = dict(_SCANNER_CONFIG)
@@ -246,29 +253,29 @@ def _snapshot(db_url: str, snapshot: Path) -> None:
                 f"DuckDB cannot attach the catalog {url.render_as_string(hide_password=True)}: "
                 f"{first}"
             ) from exc
-        conn.execute(f"ATTACH {_quote(str(snapshot))} AS snapshot")
-        tables = [r[0] for r in conn.execute(
+        present = [r[0] for r in conn.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'catalog'").fetchall()]
+        missing = [t for t in TABLES if t not in present]
+        if missing:
+            raise NotInitializedError(
+                f"the database holds no zoo catalog (missing tables: {', '.join(missing)}): "
+                "run `zoo init` or `zoo db upgrade`"
+            )
+        chosen = [t for t in present if tables is None or t in tables]
+        conn.execute(f"ATTACH {_quote(str(snapshot))} AS snapshot")
         conn.execute("BEGIN TRANSACTION")
-        for table in tables:
+        for table in chosen:
             conn.execute(f'CREATE TABLE snapshot.main."{table}" AS SELECT * FROM catalog."{table}"')
         conn.execute("COMMIT")
+    return frozenset(chosen)
 
 
-def open_duckdb(db_url: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that sees a snapshot of the catalog (views ``VIEWS``) and nothing else.
-
-    See the module docstring: the snapshot is attached read-only as ``catalog``,
-    then external access is disabled and the configuration locked.
-
-    Raises:
-        MissingExtensionError: the duckdb-ext-sqlite / duckdb-ext-postgres wheel is absent.
-        NotInitializedError: the SQLite file or the catalog tables do not exist.
-        CatalogUnavailableError: the database cannot be attached.
-    """
+def _build(db_url: str, tables: frozenset[str] | None
+           ) -> tuple[duckdb.DuckDBPyConnection, frozenset[str]]:
+    """A new locked query instance over a new snapshot of ``tables`` (``None``: all)."""
     with tempfile.TemporaryDirectory(prefix="zoo-sql-") as tmp:
         snapshot = Path(tmp) / "catalog.duckdb"
-        _snapshot(db_url, snapshot)
+        copied = _snapshot(db_url, snapshot, tables)
         conn = duckdb.connect(":memory:", config=dict(_SCANNER_CONFIG))
         try:  # the file is unlinked when ``tmp`` goes; the open attachment keeps it readable
             conn.execute(f"ATTACH {_quote(str(snapshot))} AS catalog (READ_ONLY)")
@@ -276,30 +283,55 @@ def open_duckdb(db_url: str) -> duckdb.DuckDBPyConnection:
             conn.close()
             raise
     try:
-        _create_views(conn)
+        _create_views(conn, copied)
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
     except BaseException:
         conn.close()
         raise
-    return conn
+    return conn, copied
 
 
-def _create_views(conn: duckdb.DuckDBPyConnection) -> None:
-    present = {r[0] for r in conn.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'catalog'").fetchall()}
-    missing = [t for t in TABLES if t not in present]
-    if missing:
-        raise NotInitializedError(
-            f"the database holds no zoo catalog (missing tables: {', '.join(missing)}): "
-            "run `zoo init` or `zoo db upgrade`"
-        )
+#: The query instances of recently queried catalogs (:mod:`analysis._sql_cache`).
+SNAPSHOTS = SnapshotCache()
+
+
+@functools.cache
+def _view_tables() -> dict[str, frozenset[str]]:
+    return view_dependencies(_CONVENIENCE)
+
+
+def open_duckdb(db_url: str, query: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that sees a snapshot of the catalog (views ``VIEWS``) and nothing
+    else: every table, or with ``query`` only the tables it reads (the views it names
+    included).
+
+    See the module docstring: the snapshot is attached read-only as ``catalog``, then
+    external access is disabled and the configuration locked. Snapshots are kept per
+    catalog and reused until something is committed to it (:class:`SnapshotCache`).
+
+    Raises:
+        MissingExtensionError: the duckdb-ext-sqlite / duckdb-ext-postgres wheel is absent.
+        NotInitializedError: the SQLite file or the catalog tables do not exist.
+        CatalogUnavailableError: the database cannot be attached.
+    """
+    tables = needed_tables(query, TABLES, _view_tables())
+    return SNAPSHOTS.get(db_url, tables, functools.partial(_build, db_url))
+
+
+def _create_views(conn: duckdb.DuckDBPyConnection, present: frozenset[str]) -> None:
+    """The ``VIEWS`` over the snapshot's tables (a view whose tables were not copied is
+    left out)."""
     for table in TABLES:
+        if table not in present:
+            continue
         casts = ", ".join(f'"{c}"::JSON AS "{c}"' for c in _JSON_COLUMNS.get(table, ()))
         star = f"* REPLACE ({casts})" if casts else "*"
         conn.execute(f'CREATE VIEW main."{table}" AS SELECT {star} FROM catalog."{table}"')
+    deps = _view_tables()
     for name, body in _CONVENIENCE.items():
-        conn.execute(f'CREATE VIEW main."{name}" AS {body}')
+        if deps[name] <= present:
+            conn.execute(f'CREATE VIEW main."{name}" AS {body}')
 
 
 def check_read_only(conn: duckdb.DuckDBPyConnection, query: str) -> str:
@@ -346,7 +378,17 @@ def query_frame(conn: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
 
 
 def run_sql(db_url: str, query: str) -> pd.DataFrame:
-    """``query_frame`` on a fresh ``open_duckdb(db_url)`` connection, closed afterwards."""
+    """``query_frame`` on ``open_duckdb(db_url, query)``: a snapshot of the tables the query
+    reads (all of them when one is missing there: a name DuckDB did not report)."""
+    conn = open_duckdb(db_url, query)
+    try:
+        return query_frame(conn, query)
+    except InvalidInputError as exc:
+        if not isinstance(exc.__cause__, duckdb.CatalogException) or \
+                needed_tables(query, TABLES, _view_tables()) is None:
+            raise
+    finally:
+        conn.close()
     conn = open_duckdb(db_url)
     try:
         return query_frame(conn, query)
