@@ -8,7 +8,7 @@ from torch import nn
 
 from zoo.inr.augment import NG_GNN_AUGMENT
 from zoo.kinds._registry import ArchRequest, KindSpec, register_kind
-from zoo.kinds._weights import WEIGHT_RECIPE, graph_micro_batch, population_arch, siren_spec
+from zoo.kinds._weights import WEIGHT_RECIPE, graph_arch, graph_micro_batch
 from zoo.models.gmn import GMNConfig, GraphMetanetwork
 
 __all__ = ["GMN_KIND", "NG_GNN"]
@@ -29,21 +29,8 @@ NG_GNN: dict[str, Any] = {
 
 
 def _arch(req: ArchRequest) -> dict[str, Any]:
-    spec = siren_spec(population_arch(req.population_arch, "gmn"))
-    overrides: dict[str, Any] = {}
-    if req.hidden:
-        overrides["hidden"] = overrides["edge_hidden"] = req.hidden
-    if req.layers:
-        overrides["num_layers"] = req.layers
-    if req.dropout:
-        overrides["dropout"] = req.dropout
-    if req.probe_features:
-        overrides["node_dim"] = 1 + req.probe_features
-    config = GMNConfig.from_spec(spec, req.num_classes, **{**NG_GNN, **overrides})
-    arch: dict[str, Any] = {"spec": list(spec.layer_sizes), "gmn": config.to_dict()}
-    if req.probe_features:
-        arch["probe_features"] = req.probe_features
-    return arch
+    return graph_arch(req, "gmn", GMNConfig, NG_GNN, width=("hidden", "edge_hidden"),
+                      depth="num_layers")
 
 
 def _build(arch: dict[str, Any]) -> nn.Module:

@@ -8,7 +8,7 @@ from torch import nn
 
 from zoo.inr.augment import NG_GNN_AUGMENT
 from zoo.kinds._registry import ArchRequest, KindSpec, register_kind
-from zoo.kinds._weights import WEIGHT_RECIPE, graph_micro_batch, population_arch, siren_spec
+from zoo.kinds._weights import WEIGHT_RECIPE, graph_arch, graph_micro_batch
 from zoo.models.ngt import NGTConfig, RelationalTransformer
 
 __all__ = ["NGT_KIND", "NG_T"]
@@ -20,22 +20,7 @@ NG_T: dict[str, Any] = {"dropout": 0.2}
 
 
 def _arch(req: ArchRequest) -> dict[str, Any]:
-    spec = siren_spec(population_arch(req.population_arch, "ngt"))
-    overrides: dict[str, Any] = dict(NG_T)
-    if req.hidden:
-        overrides["d_node"] = req.hidden
-    if req.layers:
-        overrides["n_layers"] = req.layers
-    if req.dropout:
-        overrides["dropout"] = req.dropout
-    if req.probe_features:
-        overrides["node_dim"] = 1 + req.probe_features
-    arch: dict[str, Any] = {"spec": list(spec.layer_sizes),
-                            "ngt": NGTConfig.from_spec(spec, req.num_classes,
-                                                       **overrides).to_dict()}
-    if req.probe_features:
-        arch["probe_features"] = req.probe_features
-    return arch
+    return graph_arch(req, "ngt", NGTConfig, NG_T, width=("d_node",), depth="n_layers")
 
 
 def _build(arch: dict[str, Any]) -> nn.Module:

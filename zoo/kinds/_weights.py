@@ -3,12 +3,19 @@ the training recipe scaled from NG-GNN's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from zoo.graphs import NeuralGraphSpec
+from zoo.kinds._registry import ArchRequest
 from zoo.models.siren import SirenConfig
 
-__all__ = ["WEIGHT_RECIPE", "siren_spec"]
+__all__ = [
+    "WEIGHT_RECIPE",
+    "graph_arch",
+    "graph_micro_batch",
+    "population_arch",
+    "siren_spec",
+]
 
 #: Training settings of the weight kinds by default (:class:`~zoo.train.TrainConfig` fields):
 #: NG-GNN's ``base.yaml`` (AdamW with AMSGrad, weight decay 5e-4, gradient clipping 10, a
@@ -40,3 +47,35 @@ def population_arch(request_arch: dict[str, Any] | None, kind: str) -> dict[str,
     if request_arch is None:
         raise ValueError(f"kind {kind!r} reads INR weights: its arch needs the population's")
     return request_arch
+
+
+class GraphConfig(Protocol):
+    """What a graph metanetwork's config class offers (GMNConfig, NGTConfig)."""
+
+    @classmethod
+    def from_spec(cls, spec: NeuralGraphSpec, num_classes: int, **overrides: Any) -> Any: ...
+
+
+def graph_arch(req: ArchRequest, kind: str, config: type[GraphConfig],
+               defaults: dict[str, Any], width: tuple[str, ...], depth: str
+               ) -> dict[str, Any]:
+    """The arch dict of a neural-graph kind: ``{"spec": layer sizes, kind: config dict}``
+    (plus ``probe_features``), the config built from the population's graph layout with
+    ``defaults`` under the request's overrides (``hidden`` sets every field in ``width``,
+    ``layers`` the field ``depth``; probe features widen the node inputs)."""
+    spec = siren_spec(population_arch(req.population_arch, kind))
+    overrides = dict(defaults)
+    if req.hidden:
+        overrides.update(dict.fromkeys(width, req.hidden))
+    if req.layers:
+        overrides[depth] = req.layers
+    if req.dropout:
+        overrides["dropout"] = req.dropout
+    if req.probe_features:
+        overrides["node_dim"] = 1 + req.probe_features
+    arch: dict[str, Any] = {
+        "spec": list(spec.layer_sizes),
+        kind: config.from_spec(spec, req.num_classes, **overrides).to_dict()}
+    if req.probe_features:
+        arch["probe_features"] = req.probe_features
+    return arch
