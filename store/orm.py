@@ -137,6 +137,8 @@ class SqlModel(Base):
 
 class SqlTag(Base):
     __tablename__ = "tags"
+    # `zoo ls --tag T` starts from the tag (the primary key starts from the model)
+    __table_args__ = (Index("ix_tags_tag", "tag", "model_id"),)
 
     model_id: Mapped[int] = mapped_column(
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
@@ -207,6 +209,8 @@ class SqlSimilarity(Base):
             "code_version",
             name="uq_similarities_cache_key",
         ),
+        # "most similar to X" reads both sides; the cache key's index serves model_a_id
+        Index("ix_similarities_model_b", "model_b_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -232,7 +236,8 @@ class SqlPredictionPair(Base):
 
     __tablename__ = "prediction_agreements"
     __table_args__ = (UniqueConstraint("model_a_id", "model_b_id", "probe_set_id",
-                                       "code_version", name="uq_prediction_agreements_key"),)
+                                       "code_version", name="uq_prediction_agreements_key"),
+                      Index("ix_prediction_agreements_model_b", "model_b_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_a_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
@@ -256,7 +261,8 @@ class SqlEnsemble(Base):
 
     __tablename__ = "ensembles"
     __table_args__ = (UniqueConstraint("model_a_id", "model_b_id", "probe_set_id", "method",
-                                       "code_version", name="uq_ensembles_key"),)
+                                       "code_version", name="uq_ensembles_key"),
+                      Index("ix_ensembles_model_b", "model_b_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_a_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
