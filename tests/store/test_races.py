@@ -39,9 +39,11 @@ def test_remove_racing_reregistration_keeps_every_file(db_url: str, tmp_path: Pa
     arrays, rounds = str(tmp_path / "arrays"), 6
     with Catalog.create(db_url, arrays) as cat:  # removing activations widens rm's window
         cat.create_probe_set("probe", list(range(1024)))
+        rng = np.random.default_rng(0)
         for r in range(rounds):
             model = cat.add_model("mlp", checkpoint=round_blob(r))
-            cat.add_activation(model.id, "fc", "probe", np.ones((1024, 16), np.float32))
+            cat.add_activation(model.id, "fc", "probe",
+                               rng.normal(size=(1024, 16)).astype(np.float32))
     start_at = time.time() + 3.0  # both processes are importing until then
     procs = [_spawn(mode, db_url, arrays, rounds, start_at) for mode in ("remove", "reregister")]
     outputs = [p.communicate(timeout=300) for p in procs]
