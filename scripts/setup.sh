@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
+# an interrupted earlier set-up can leave a .venv without pip: make it again
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    rm -rf .venv
     "$PY" -m venv .venv
 fi
 VPIP=".venv/bin/python -m pip"
