@@ -106,6 +106,10 @@ class MeasureSpec:
         streamed: Estimators computed from row blocks streamed from the store instead.
         stream_pairs: ``"module:function"`` taking an iterable of minibatches (each a list
             of ``k`` arrays) and ``labels``, returning ``(k, k)``; for ``streamed``.
+        stream_full: ``"module:function"`` computing the square block of a full-batch
+            estimator from row blocks, ``fn(blocks, estimator, labels, k) -> (k, k)`` with
+            ``blocks()`` yielding the same aligned row blocks on each call; the query uses it
+            when the reps would not fit in memory comfortably (``None``: never).
         cache_name: The ``measure`` column of cached values (never change it once used).
         aliases: Other accepted names (``linear`` for ``linear_cka``).
         reference: The paper defining it.
@@ -124,6 +128,7 @@ class MeasureSpec:
     params: tuple[ParamSpec, ...] = ()
     streamed: tuple[str, ...] = ()
     stream_pairs: str | None = None
+    stream_full: str | None = None
     cache_name: str = ""
     aliases: tuple[str, ...] = ()
     reference: str = ""
@@ -169,7 +174,7 @@ class MeasureSpec:
         """Canonical JSON of resolved parameters: the ``params`` part of the cache key."""
         return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
 
-    def function(self, which: Literal["all_pairs", "stream_pairs"] = "all_pairs"
+    def function(self, which: Literal["all_pairs", "stream_pairs", "stream_full"] = "all_pairs"
                  ) -> Callable[..., Any]:
         """The all-pairs (or streaming) function, imported on first use."""
         target = getattr(self, which)
@@ -210,6 +215,7 @@ BUILTIN: tuple[MeasureSpec, ...] = (
                           minimum=4, estimators=("minibatch",)),),
         streamed=("minibatch",),
         stream_pairs="analysis.measures.minibatch_cka:minibatch_cka_matrix",
+        stream_full="analysis.measures.streamed_cka:linear_cka_streamed",
         aliases=("linear",), reference=_KORNBLITH + "; minibatch: Nguyen et al., ICLR 2021",
         family="cka",
     ),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +158,22 @@ def _read(arrays: ArrayStore, rec: ActivationRecord) -> np.ndarray:
     return data
 
 
+#: Float64 bytes of a square block's reps above which a measure with ``stream_full``
+#: reads them in row blocks instead of whole (the whole read holds about four copies).
+STREAM_FULL_BYTES = 256 * 2**20
+#: Rows per block of such a read (rounded up to whole chunks by ``lockstep``'s reader).
+_STREAM_ROWS = 8192
+
+
+def _too_big(records: Iterable[ActivationRecord]) -> bool:
+    r"""Whether the float64 copy of these reps exceeds ``STREAM_FULL_BYTES`` (and
+    :math:`D \le n`, so that the ``(D, D)`` cross-covariance is the smaller object)."""
+    recs = list(records)
+    n = recs[0].shape[0]
+    width = sum(int(np.prod(r.shape[1:], dtype=np.int64)) for r in recs)
+    return 8 * n * width > STREAM_FULL_BYTES and width <= n
+
+
 #: Computes the values of a block of pairs: ``(reps_a, reps_b, records, query)`` ->
 #: ``[len(reps_a), len(reps_b)]``; :func:`compute_block` in this process, or a cluster's.
 BlockCompute = Callable[[list[Rep], list[Rep], dict[Rep, ActivationRecord], SimilarityQuery],
@@ -171,7 +187,9 @@ def compute_block(arrays: ArrayStore, reps_a: list[Rep], reps_b: list[Rep],
     Reads each rep's array (``records[rep]``) from ``arrays``, checked against its
     sha256, and calls the measure's all-pairs function once: on the square block of the
     union when both sides hold the same reps (each pair once, mirrored), else on the
-    rectangle. Needs no catalog, so a cluster worker can run it on one block of a pair
+    rectangle; a square block too big to hold whole (``STREAM_FULL_BYTES``) goes to the
+    measure's ``stream_full`` function in row blocks, when it has one. Needs no
+    catalog, so a cluster worker can run it on one block of a pair
     matrix. A measure's ``ValueError`` becomes ``InvalidInputError`` naming ``model:layer``.
 
     Shapes:
@@ -186,6 +204,11 @@ def compute_block(arrays: ArrayStore, reps_a: list[Rep], reps_b: list[Rep],
             rows = int(q.options["batch_size"])
             blocks = lockstep(arrays, [records[r] for r in union], rows, _corrupt)
             full = spec.function("stream_pairs")(blocks, labels=[str(r) for r in union])
+        elif square and spec.stream_full and _too_big(records[r] for r in union):
+            recs = [records[r] for r in union]  # row blocks, read twice: memory flat in n
+            full = spec.function("stream_full")(
+                lambda: lockstep(arrays, recs, _STREAM_ROWS, _corrupt), est,
+                [str(r) for r in union], len(union))
         elif square:
             full = spec.pairs([_read(arrays, records[r]) for r in union], None, estimator=est,
                               params=q.options, labels_x=[str(r) for r in union])

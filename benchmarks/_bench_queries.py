@@ -35,10 +35,13 @@ class QuerySizes:
     stream_ns: tuple[int, ...] = (10_000, 40_000, 160_000)
     stream_d: int = 64
     batch: int = 256
+    full_n: int = 160_000
+    full_k: int = 4
+    full_d: int = 256
 
 
 QUICK_QUERIES = QuerySizes(k=6, n=300, d=32, rbf_k=4, rbf_n=200, stream_ns=(2000, 8000),
-                           stream_d=16, batch=128)
+                           stream_d=16, batch=128, full_n=20_000, full_k=3, full_d=16)
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -143,6 +146,29 @@ def bench_queries(sizes: QuerySizes, rng: np.random.Generator, measured: Measure
                   f"{t_old:6.3f} s | cold query {t_new:6.3f} s = {t_new / t_grams:4.2f}x the "
                   f"Grams, {t_old / t_new:5.1f}x faster than the loop")
     _bench_streaming(sizes, rng, measured)
+    _bench_full_memory(sizes, rng, measured)
+
+
+def _bench_full_memory(sizes: QuerySizes, rng: np.random.Generator, measured: Measure) -> None:
+    """Peak memory of the full-batch unbiased query on large n (row blocks, read twice)."""
+    n, k, d = sizes.full_n, sizes.full_k, sizes.full_d
+    reps = [rng.standard_normal((n, d), dtype=np.float32) for _ in range(k)]
+    data = sum(x.nbytes for x in reps) / 2**20
+    with tempfile.TemporaryDirectory() as tmp:
+        cat, ids = _catalog(Path(tmp), reps)
+        with cat:
+            q = SimilarityQuery("linear", "unbiased")
+
+            def query() -> float:
+                return float(cka_matrix(cat, ids, "fc", q).to_numpy()[0, 1])
+
+            _, t_query, _, rss = measured(query)
+            got = cka_matrix(cat, ids, "fc", q).to_numpy()  # cached now
+    t_kernel = _timed(lambda: linear_cka_matrix(reps, "unbiased"))
+    diff = float(np.abs(got - linear_cka_matrix(reps, "unbiased")).max())
+    print(f"    full-batch unbiased query, {k} reps, n={n}, d={d} (data {data:.0f} MiB): "
+          f"RSS +{rss:.0f} MiB = {rss / data:.2f}x the data, {t_query:.1f} s "
+          f"(in-memory linear_cka_matrix {t_kernel:.1f} s), max |query - kernel| {diff:.1e}")
 
 
 def _bench_streaming(sizes: QuerySizes, rng: np.random.Generator, measured: Measure) -> None:
