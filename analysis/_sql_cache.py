@@ -21,6 +21,7 @@ Where no marker can be read the snapshot is used once and not kept.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import sqlite3
 import threading
@@ -95,7 +96,13 @@ def needed_tables(query: str | None, tables: Iterable[str],
 # -- change markers -----------------------------------------------------------------------
 
 _lock = threading.RLock()
-_sqlite_watchers: dict[str, tuple[int, tuple[int, int], sqlite3.Connection]] = {}
+#: Read-only connections watching SQLite catalogs, by path (bounded: one file each).
+_sqlite_watchers: OrderedDict[str, tuple[int, tuple[int, int], sqlite3.Connection, int]] = \
+    OrderedDict()
+#: What a forked child found from its parent (kept alive, never used or closed).
+_INHERITED: list[object] = []
+_generations = itertools.count()  # a new watcher's counter is not comparable to an old one's
+MAX_WATCHERS = 2 * MAX_CATALOGS
 
 
 def _sqlite_marker(path: str) -> Hashable | None:
@@ -109,18 +116,27 @@ def _sqlite_marker(path: str) -> Hashable | None:
         if held is None or held[0] != os.getpid() or held[1] != ident:
             if held is not None and held[0] == os.getpid():
                 held[2].close()
+            elif held is not None:
+                _INHERITED.append(held)  # a parent's connection: never closed here
             try:
                 conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
                                        check_same_thread=False)
             except sqlite3.Error:
                 return None
-            held = (os.getpid(), ident, conn)
+            held = (os.getpid(), ident, conn, next(_generations))
             _sqlite_watchers[path] = held
+        _sqlite_watchers.move_to_end(path)
+        while len(_sqlite_watchers) > MAX_WATCHERS:
+            _, old = _sqlite_watchers.popitem(last=False)
+            if old[0] == os.getpid():
+                old[2].close()
+            else:
+                _INHERITED.append(old)
         try:
             version = held[2].execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error:
             return None
-    return ("sqlite", ident, id(held[2]), int(version))
+    return ("sqlite", ident, held[3], int(version))
 
 
 def _wal_content(path: str) -> bytes | None:
@@ -186,6 +202,7 @@ class _Entry:
     marker: Hashable
     tables: frozenset[str]
     conn: duckdb.DuckDBPyConnection
+    complete: bool  # every table of the catalog was copied
 
 
 class SnapshotCache:
@@ -212,10 +229,12 @@ class SnapshotCache:
         with _lock:
             entry = self._entries.get(db_url)
             if entry is not None and entry.pid != os.getpid():
-                del self._entries[db_url]  # inherited over fork: not ours to use or close
+                # inherited over fork: not ours to use, nor to close (a DuckDB instance
+                # copied by fork must not run its destructor here): kept unreferenced
+                _INHERITED.append(self._entries.pop(db_url))
                 entry = None
             if entry is not None and marker is not None and entry.marker == marker:
-                if tables is not None and tables <= entry.tables:
+                if entry.complete or (tables is not None and tables <= entry.tables):
                     self._entries.move_to_end(db_url)
                     return entry.conn.cursor()
                 if tables is not None:
@@ -229,10 +248,14 @@ class SnapshotCache:
             marker = after  # only the scanner's WAL-index rebuild moved it: same content
         with _lock:
             old = self._entries.pop(db_url, None)
-            self._entries[db_url] = _Entry(os.getpid(), marker, copied, conn)
+            self._entries[db_url] = _Entry(os.getpid(), marker, copied, conn, tables is None)
             while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-            del old  # dropped, not closed: cursors handed out keep their instance alive
+                _, evicted = self._entries.popitem(last=False)
+                if evicted.pid != os.getpid():
+                    _INHERITED.append(evicted)
+            # the one replaced is dropped, not closed: cursors handed out keep it alive
+            if old is not None and old.pid != os.getpid():
+                _INHERITED.append(old)
             return conn.cursor()
 
     def clear(self) -> None:

@@ -48,3 +48,7 @@ def test_a_query_copies_only_what_it_reads(fresh_catalog: Catalog) -> None:
     # names DuckDB does not report (a table function's argument) fall back to every table
     assert _n(url, "SELECT count(*) FROM query_table('metrics')") == 0
     assert "models_wide" in set(zsql.run_sql(url, "SHOW TABLES")["name"])
+    builds = zsql.SNAPSHOTS.builds
+    assert _n(url, "SELECT count(*) FROM catalog.alembic_version") == 1  # all kept: reused
+    if cat.dialect == "sqlite":
+        assert zsql.SNAPSHOTS.builds == builds
