@@ -4,8 +4,15 @@ the tables it reads."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import analysis.sql as zsql
 from store import Catalog, SimilarityRecord
+
+_UPDATE = ("import sys; from sqlalchemy import create_engine, text\n"
+           "with create_engine(sys.argv[1]).begin() as c:\n"
+           "    c.execute(text('UPDATE models SET seed = 99'))")
 
 
 def _n(url: str, sql: str) -> int:
@@ -33,6 +40,9 @@ def test_write_query_write_query_never_stale(fresh_catalog: Catalog) -> None:
                                            "linear_cka", "biased", "{}", "t", 1.0, 3)])
     assert _n(url, "SELECT count(*) FROM similarity_pairs WHERE same_model") == 1
     assert zsql.SNAPSHOTS.builds >= builds + 4
+    # an update in place, committed by another process
+    subprocess.run([sys.executable, "-c", _UPDATE, url], check=True, timeout=60)
+    assert _n(url, "SELECT count(*) FROM models WHERE seed = 99") == 2
 
 
 def test_a_query_copies_only_what_it_reads(fresh_catalog: Catalog) -> None:
