@@ -35,27 +35,26 @@ SimilarityKey = tuple[int, str, int, str, int, str, str, str, str]
 PUT_BATCH = 200
 
 
-
 def check_activations(arr: np.ndarray, n_samples: int, probe_name: str) -> None:
     """Raise ``InvalidInputError`` unless ``arr`` can be a layer's activations on a probe set.
 
-    Activations are ``[n_samples, *features]`` with at least one feature, real and
-    finite, and not every sample the same (CKA and its kin divide by the spread of
-    the samples: a constant layer has none). Checked before anything is written.
+    Activations are ``[n_samples, *features]`` with at least one feature, or ``[n_samples]``
+    (one value a sample, as recorded ``predictions`` are), real and finite, and not every
+    sample the same (CKA and its kin divide by the spread of the samples: a constant layer
+    has none). Checked before anything is written.
 
     Args:
         arr: the activations, ``[n, *features]``.
         n_samples: how many samples the probe set has (``n`` must equal it).
         probe_name: the probe set's name, for the message.
     """
-    if arr.ndim < 2:
+    if arr.ndim < 1:
         raise InvalidInputError(
-            f"activations must be [samples, features...], got shape {arr.shape}: reshape a "
-            "vector to [n, 1]")
+            "activations must be [samples, features...] or [samples], got a scalar")
     if arr.shape[0] != n_samples:
         raise InvalidInputError(f"activations have {arr.shape[0]} rows but probe set "
                                 f"{probe_name!r} has {n_samples} samples")
-    if int(np.prod(arr.shape[1:])) < 1:
+    if arr.ndim > 1 and int(np.prod(arr.shape[1:])) < 1:
         raise InvalidInputError(f"activations of shape {arr.shape} have no features")
     if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number)
                                     or arr.dtype == np.bool_):

@@ -31,7 +31,7 @@ def _bad_activations() -> dict[str, np.ndarray]:
     nan[3, 1], inf[5, 0] = np.nan, np.inf
     return {
         "nan": nan, "inf": inf, "complex": good.astype(np.complex64),
-        "no features": np.zeros((N, 0), np.float32), "vector": good[:, 0],
+        "no features": np.zeros((N, 0), np.float32), "scalar": np.float32(1.0),
         "constant": np.ones((N, 4), np.float32), "wrong rows": good[: N - 1],
         "strings": np.array([["a"] * 4] * N),
     }
@@ -47,6 +47,16 @@ def test_activations_that_cannot_be_compared_are_refused_at_import(
     assert fresh_catalog.list_activations() == []
     assert fresh_catalog.arrays.list_keys("activations") == []  # nothing half-written
     assert fresh_catalog.check().ok
+
+
+def test_a_vector_of_one_value_per_sample_is_accepted(fresh_catalog: Catalog) -> None:
+    """Recorded ``predictions`` are ``[n]``: an import of the same shape is accepted."""
+    fresh_catalog.create_probe_set("probe", list(range(N)))
+    model = fresh_catalog.add_model("cnn", seed=0)
+    labels = np.arange(N, dtype=np.int64) % 3
+    rec = fresh_catalog.add_activation(model.id, "predictions", "probe", labels)
+    assert tuple(rec.shape) == (N,)
+    np.testing.assert_array_equal(fresh_catalog.arrays.read(rec.array_key), labels)
 
 
 def test_two_distinct_samples_are_enough(fresh_catalog: Catalog) -> None:
