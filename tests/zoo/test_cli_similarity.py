@@ -101,3 +101,22 @@ def test_similarity_errors(zoo, files: dict[str, Path], tmp_path: Path) -> None:
     assert "no recorded layer 'conv'" in error("cka", "1", "2", "--layers", "conv")
     assert "minibatch" in error("cka", "1", "2", "--measure", "rbf", "--estimator", "minibatch")
     assert "no model matches" in error("cka-matrix", "--where", "kind = 'gmn'")
+
+
+def test_similarity_commands_take_and_show_model_names(zoo, files: dict[str, Path],  # type: ignore[no-untyped-def]
+                                                       tmp_path: Path) -> None:
+    _register_three(zoo, tmp_path)
+    zoo("probe", "create", "p60", "--ids", str(files["ids"]))
+    names = {m["id"]: m["name"] for m in json.loads(zoo("ls", "--json").stdout)}
+    for m in range(3):  # activations import takes a name as well as an id
+        zoo("activations", "import", names[m + 1], str(files[f"fc1_{m}"]), "--layer", "fc1",
+            "--probe", "p60")
+    by_id = json.loads(zoo("cka", "1", "2", "--layers", "fc1", "--json").stdout)
+    by_name = json.loads(zoo("cka", names[1], names[2], "--layers", "fc1", "--json").stdout)
+    assert [r["value"] for r in by_name] == [r["value"] for r in by_id]
+    assert (by_name[0]["name_a"], by_name[0]["name_b"]) == (names[1], names[2])
+    table = zoo("cka-matrix", "--models", ",".join(names[i] for i in (1, 2, 3)),
+                "--layer", "fc1").stdout
+    assert all(f"{names[i]}:fc1" in table for i in (1, 2, 3))
+    similar = json.loads(zoo("similar", names[1], "--layer", "fc1", "--json").stdout)
+    assert {r["name_b"] for r in similar} <= {names[2], names[3]} and similar

@@ -13,6 +13,7 @@ import numpy as np
 from store import InvalidInputError
 from zoo.cli._cluster import cluster_option
 from zoo.cli._common import (
+    MODEL,
     ZooGroup,
     echo_json,
     emit_rows,
@@ -24,7 +25,7 @@ from zoo.cli._common import (
     select_models,
     stderr,
 )
-from zoo.cli._types import COUNT, ID, NAME, OUT_FILE
+from zoo.cli._types import COUNT, NAME, OUT_FILE
 from zoo.settings import Locations
 
 __all__ = ["register_commands"]
@@ -174,14 +175,14 @@ def activations() -> None:
 
 
 @activations.command(name="import")
-@click.argument("model_id", type=ID)
+@click.argument("model_id", type=MODEL)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--layer", type=NAME, required=True, help="Layer name to store them under.")
 @click.option("--probe", "probe_name", required=True, help="Probe set whose samples the rows are.")
 @click.option("--key", help="Array name inside a .npz/.safetensors holding several.")
 @click.option("--replace", is_flag=True, help="Overwrite activations already stored.")
 @location_options
-def activations_import(loc: Locations, model_id: int, path: str, layer: str, probe_name: str,
+def activations_import(loc: Locations, model_id: str | int, path: str, layer: str, probe_name: str,
                        key: str | None, replace: bool) -> None:
     """Import activations [n_probe, ...] from .npy, .npz or .safetensors.
 
@@ -191,21 +192,24 @@ def activations_import(loc: Locations, model_id: int, path: str, layer: str, pro
 
     data = load_array_file(Path(path), key)
     with open_catalog(loc) as cat:
-        rec = cat.add_activation(model_id, layer, probe_name, data, replace=replace)
-    click.echo(f"stored {layer!r} of model {model_id}: shape {list(rec.shape)} {rec.dtype}")
+        model = cat.get_model(cat.resolve_model(model_id))
+        rec = cat.add_activation(model.id, layer, probe_name, data, replace=replace)
+    click.echo(f"stored {layer!r} of model {model.name} (id {model.id}): shape "
+               f"{list(rec.shape)} {rec.dtype}")
 
 
 @activations.command(name="ls")
-@click.argument("model_id", type=ID, required=False)
+@click.argument("model_id", type=MODEL, required=False)
 @json_option
 @location_options
-def activations_ls(loc: Locations, model_id: int | None, as_json: bool) -> None:
+def activations_ls(loc: Locations, model_id: str | int | None, as_json: bool) -> None:
     """List stored activations (of one model, or all).
 
     Example: zoo activations ls 12
     """
     with open_catalog(loc) as cat:
-        rows = [a.to_dict() for a in cat.list_activations(model_id)]
+        ref = None if model_id is None else cat.resolve_model(model_id)
+        rows = [a.to_dict() for a in cat.list_activations(ref)]
     emit_rows(rows, ["model_id", "layer", "probe_set_id", "shape", "dtype", "sha256"], as_json)
 
 
@@ -214,12 +218,33 @@ def _emit(frame: Any, as_json: bool, title: str) -> None:
         echo_json(frame.to_dict(orient="records"))
         return
     rows = frame.assign(value=frame["value"].map(lambda v: f"{v:.4f}")).to_dict(orient="records")
-    print_table(rows, [c for c in frame.columns if c not in ("params", "n")], title=title)
+    print_table(rows, [c for c in frame.columns if c not in ("params", "n", "model_a", "model_b")],
+                title=title)
+
+
+def _names(cat: Any, model_ids: list[int]) -> dict[int, str]:
+    """Readable names of models by id (the id itself for a model without a name)."""
+    return {m.id: str(m.name or m.id) for m in cat.list_models(ids=list(model_ids))}
+
+
+def _named(frame: Any, names: dict[int, str]) -> Any:
+    """A similarity frame with each side's model name (``name_a``, ``name_b``) beside its
+    id, so tables, JSON and plots read in words."""
+    frame = frame.copy()
+    frame.insert(frame.columns.get_loc("model_a") + 1, "name_a", frame["model_a"].map(names))
+    frame.insert(frame.columns.get_loc("model_b") + 1, "name_b", frame["model_b"].map(names))
+    return frame
+
+
+def _label(label: str, names: dict[int, str]) -> str:
+    """``"<id>:<layer>"`` as ``"<name>:<layer>"``."""
+    model, _, layer = str(label).partition(":")
+    return f"{names.get(int(model), model)}:{layer}" if model.isdigit() else str(label)
 
 
 @click.command(name="cka")
-@click.argument("model_a", type=ID)
-@click.argument("model_b", type=ID)
+@click.argument("model_a", type=MODEL)
+@click.argument("model_b", type=MODEL)
 @click.option("--layers", default="all", show_default=True,
               help="Layers: names (comma-separated), all, penultimate, logits or first.")
 @click.option("--layers-b", help="Layers of MODEL_B when they differ from --layers.")
@@ -230,7 +255,8 @@ def _emit(frame: Any, as_json: bool, title: str) -> None:
 @query_options
 @json_option
 @location_options
-def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: str | None,
+def cka_cmd(loc: Locations, model_a: str | int, model_b: str | int, layers: str,
+            layers_b: str | None,
             out: str | None, curves: str | None, query: Any, as_json: bool) -> None:
     """CKA between the layers of two stored models (cached in the catalog).
 
@@ -239,21 +265,24 @@ def cka_cmd(loc: Locations, model_a: int, model_b: int, layers: str, layers_b: s
     from analysis.queries import cka
 
     with open_catalog(loc) as cat:
-        frame = cka(cat, model_a, model_b, layers, layers_b, query)
-    _emit(frame, as_json, f"{query.spec.title} of model {model_a} vs model {model_b}")
+        id_a, id_b = cat.resolve_model(model_a), cat.resolve_model(model_b)
+        names = _names(cat, [id_a, id_b])
+        frame = _named(cka(cat, id_a, id_b, layers, layers_b, query), names)
+    model_a, model_b = names[id_a], names[id_b]
+    _emit(frame, as_json, f"{query.spec.title} of {model_a} vs {model_b}")
     pivot = frame.pivot(index="layer_a", columns="layer_b", values="value")
     pivot = pivot.loc[list(dict.fromkeys(frame["layer_a"])), list(dict.fromkeys(frame["layer_b"]))]
-    title = f"{query.spec.title} ({query.estimator}), model {model_a} vs {model_b}"
+    title = f"{query.spec.title} ({query.estimator}), {model_a} vs {model_b}"
     if out:
         from analysis.plots import plot_similarity_heatmap
 
         plot_similarity_heatmap(pivot.to_numpy(), list(pivot.index), list(pivot.columns), title,
-                                out, ylabel=f"model {model_a}", xlabel=f"model {model_b}")
+                                out, ylabel=str(model_a), xlabel=str(model_b))
         stderr.print(f"heatmap saved to {out}")
     if curves:
         from analysis.plots import plot_layer_curves
 
-        series = {f"model {model_b} {col}": pivot[col].tolist() for col in pivot.columns}
+        series = {f"{model_b} {col}": pivot[col].tolist() for col in pivot.columns}
         plot_layer_curves(series, list(pivot.index), title, curves)
         stderr.print(f"curves saved to {curves}")
 
@@ -285,7 +314,12 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
 
             compute = block_compute(cluster, cat.arrays.root)
         frame = cka_matrix(cat, ids, layer, query, compute)
-        records = records_frame(cat, frame.attrs["records"])
+        names = _names(cat, list(ids))
+        records = _named(records_frame(cat, frame.attrs["records"]), names)
+        labels = [_label(x, names) for x in frame.index]
+        attrs = frame.attrs
+        frame = frame.set_axis(labels, axis=0).set_axis(labels, axis=1)
+        frame.attrs = attrs
     if as_json:
         echo_json(records.to_dict(orient="records"))
     else:
@@ -303,7 +337,7 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
 
 
 @click.command(name="similar")
-@click.argument("model_id", type=ID)
+@click.argument("model_id", type=MODEL)
 @click.option("--layer", default="penultimate", show_default=True,
               help="Layer compared (resolved per model: a name or penultimate/logits/first).")
 @click.option("--top", type=COUNT, default=10, show_default=True,
@@ -312,7 +346,8 @@ def cka_matrix_cmd(loc: Locations, where: str | None, models: str | None, layer:
 @measure_options
 @json_option
 @location_options
-def similar(loc: Locations, model_id: int, layer: str, top: int, kind: str | None, query: Any,
+def similar(loc: Locations, model_id: str | int, layer: str, top: int, kind: str | None,
+            query: Any,
             as_json: bool) -> None:
     """The stored models most similar to this one at a layer.
 
@@ -321,8 +356,11 @@ def similar(loc: Locations, model_id: int, layer: str, top: int, kind: str | Non
     from analysis.queries import most_similar
 
     with open_catalog(loc) as cat:
-        frame = most_similar(cat, model_id, layer, top, query, kind)
-    _emit(frame, as_json, f"most similar to model {model_id} ({layer})")
+        ref = cat.resolve_model(model_id)
+        frame = most_similar(cat, ref, layer, top, query, kind)
+        frame = _named(frame, _names(cat, sorted({ref, *frame["model_a"], *frame["model_b"]})))
+        name = _names(cat, [ref])[ref]
+    _emit(frame, as_json, f"most similar to {name} ({layer})")
 
 
 def _with_any_measure(command: click.Command, name: str, doc: str) -> click.Command:
