@@ -25,7 +25,8 @@ import torch
 from tests.conftest import ZooRunner
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
-SECTIONS = ("The catalog", "Models: train, evaluate, record", "Ad hoc SQL (DuckDB, read-only)")
+SECTIONS = ("The catalog", "Models: train, evaluate, record", "Similarity: CKA on demand",
+            "Predictions: agreement, kappa, ensembles", "Ad hoc SQL (DuckDB, read-only)")
 SUBSTITUTIONS = {"mnist-5k": "digits", "test-500": "test-24"}
 
 

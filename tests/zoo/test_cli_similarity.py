@@ -120,3 +120,15 @@ def test_similarity_commands_take_and_show_model_names(zoo, files: dict[str, Pat
     assert all(f"{names[i]}:fc1" in table for i in (1, 2, 3))
     similar = json.loads(zoo("similar", names[1], "--layer", "fc1", "--json").stdout)
     assert {r["name_b"] for r in similar} <= {names[2], names[3]} and similar
+
+
+def test_probe_create_again_with_the_same_samples_is_a_no_op(zoo, files: dict[str, Path]  # type: ignore[no-untyped-def]
+                                                             ) -> None:
+    zoo("probe", "create", "p60", "--ids", str(files["ids"]))
+    again = zoo("probe", "create", "p60", "--ids", str(files["ids"]))
+    assert "already stored with these samples" in again.output
+    other = files["ids"].with_name("other.txt")
+    other.write_text("1\n2\n3\n")
+    clash = zoo("probe", "create", "p60", "--ids", str(other), ok=False)
+    assert clash.exit_code == 1 and "already exists" in clash.output
+    assert len(json.loads(zoo("probe", "ls", "--json").stdout)) == 1

@@ -138,6 +138,11 @@ def probe_create(loc: Locations, name: str, dataset: str | None, split: str | No
             ids = _read_ids(Path(str(ids_file)))
         if limit is not None:
             ids = ids[:limit]
+        existing = next((p for p in cat.list_probe_sets() if p.name == name), None)
+        if existing is not None and cat.probe_sample_ids(existing.id) == [int(i) for i in ids]:
+            click.echo(f"probe set {existing.name!r}: {existing.n_samples} samples (id "
+                       f"{existing.id}), already stored with these samples")
+            return
         record = cat.create_probe_set(name, ids, dataset=dataset)
     click.echo(f"probe set {record.name!r}: {record.n_samples} samples (id {record.id})")
 
