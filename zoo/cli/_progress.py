@@ -50,7 +50,11 @@ class _Stage:
     counted: bool = True  # the line shows completed/total (a batch status has its own)
 
     def line(self) -> str:
-        count = f"{self.completed:g}" + (f"/{self.total:g}" if self.total else "")
+        # fractions of a unit (a study's epoch counted by batches) show as a percentage
+        whole = float(self.completed).is_integer()
+        count = (f"{self.completed:g}" + (f"/{self.total:g}" if self.total else "")
+                 if whole or not self.total
+                 else f"{100 * self.completed / self.total:.0f}% of {self.total:g}")
         shown = [count] if self.counted else []
         return f"{self.label}: " + " ".join([*shown, self.status]).strip()
 
