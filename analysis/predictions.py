@@ -29,8 +29,8 @@ __all__ = [
     "recorded_output",
 ]
 
-PAIR_COLUMNS = ["model_a", "model_b", "probe_set", "n", "acc_a", "acc_b", "agreement", "kappa",
-                "both_correct", "only_a_correct", "only_b_correct"]
+PAIR_COLUMNS = ["model_a_id", "model_b_id", "probe_set", "n", "acc_a", "acc_b", "agreement",
+                "kappa", "both_correct", "only_a_correct", "only_b_correct"]
 
 
 def agreement(pred_a: npt.ArrayLike, pred_b: npt.ArrayLike) -> float:

@@ -32,7 +32,7 @@ __all__ = [
     "similarity_matrix",
 ]
 
-COLUMNS = ["model_a", "layer_a", "model_b", "layer_b", "probe_set", "measure", "estimator",
+COLUMNS = ["model_a_id", "layer_a", "model_b_id", "layer_b", "probe_set", "measure", "estimator",
            "params", "value", "n", "cached"]
 
 
@@ -143,6 +143,6 @@ def most_similar(catalog: Catalog, model_id: int, layer: str = "penultimate", to
     records = compare(catalog, [target], reps, replace(q, probe=probe), listing=listing)
     frame = records_frame(catalog, records, listing)
     kinds = {m.id: m.kind for m in catalog.list_models(ids=[r.model_id for r in reps])}
-    frame.insert(3, "kind_b", frame["model_b"].map(kinds))
+    frame.insert(3, "kind_b", frame["model_b_id"].map(kinds))
     ascending = q.spec.kind == "distance"
     return frame.sort_values("value", ascending=ascending).head(top).reset_index(drop=True)

@@ -114,7 +114,7 @@ def test_general_commands_take_every_measure_and_its_parameters(zoo: ZooRunner) 
     assert rows[0]["value"] == pytest.approx(procrustes_distance(x, y), abs=1e-9)
     out = zoo("similarity-matrix", "--models", "1,2", "--layer", "fc", "--measure", "mknn",
               "--k", "3", "--json").output
-    pair = next(r for r in json.loads(out) if r["model_a"] == 1 and r["model_b"] == 2)
+    pair = next(r for r in json.loads(out) if r["model_a_id"] == 1 and r["model_b_id"] == 2)
     assert pair["value"] == pytest.approx(mutual_knn(x, y, k=3)) and pair["params"] == '{"k":3}'
     bad = zoo("similarity", "1", "2", "--k", "3", ok=False)  # linear CKA has no k
     assert bad.exit_code == 1 and bad.output.strip().splitlines() == [

@@ -74,7 +74,7 @@ def test_pairs_and_ensemble_match_the_recorded_arrays(
     assert len(frame) == 3 and set(frame["probe_set"]) == {"probe"}
     preds = {m: recorded_output(cat, m, "probe", "predictions") for m in ids}
     for _, row in frame.iterrows():
-        a, b = preds[row["model_a"]], preds[row["model_b"]]
+        a, b = preds[row["model_a_id"]], preds[row["model_b_id"]]
         assert row["acc_a"] == pytest.approx(np.mean(a == labels))
         assert row["kappa"] == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
         parts = row["both_correct"] + row["only_a_correct"] + row["only_b_correct"]

@@ -54,7 +54,7 @@ def test_pairs_stored_once_and_match_on_demand(tmp_path: Path) -> None:
     assert store_pair_stats(cat, ids, "p") == (0, 36)  # a lookup the second time
     stored = {(r.model_a_id, r.model_b_id): r for r in cat.get_prediction_pairs("p")}
     for row in prediction_pairs(cat, ids, "p").itertuples():
-        r = stored[row.model_a, row.model_b]
+        r = stored[row.model_a_id, row.model_b_id]
         assert (r.agreement, r.kappa, r.only_a_correct) == pytest.approx(
             (row.agreement, row.kappa, row.only_a_correct))
         assert r.both_correct + r.only_a_correct + r.only_b_correct + r.neither_correct \

@@ -46,10 +46,10 @@ def zoo_s3(tmp_path: Path, s3_arrays: str) -> ZooRunner:
 
 def _matrix(out: str, k: int) -> np.ndarray:
     rows = json.loads(out)
-    ids = sorted({r["model_a"] for r in rows})
+    ids = sorted({r["model_a_id"] for r in rows})
     m = np.full((k, k), np.nan)
     for r in rows:
-        m[ids.index(r["model_a"]), ids.index(r["model_b"])] = r["value"]
+        m[ids.index(r["model_a_id"]), ids.index(r["model_b_id"])] = r["value"]
     return m
 
 

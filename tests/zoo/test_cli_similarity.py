@@ -63,13 +63,13 @@ def test_similarity_workflow(zoo, files: dict[str, Path], tmp_path: Path) -> Non
     matrix = json.loads(zoo("cka-matrix", "--models", "1,2,3", "--layer", "penultimate",
                             "--out", str(heat), "--json").stdout)
     assert len(matrix) == 9 and heat.read_bytes()[:4] == b"\x89PNG"
-    diag = [r["value"] for r in matrix if r["model_a"] == r["model_b"]]
+    diag = [r["value"] for r in matrix if r["model_a_id"] == r["model_b_id"]]
     assert diag == pytest.approx([1.0, 1.0, 1.0])
     where = json.loads(zoo("cka-matrix", "--where", "kind = 'mlp'", "--layer", "fc1",
                            "--json").stdout)
-    assert {r["model_a"] for r in where} == {1, 2}
+    assert {r["model_a_id"] for r in where} == {1, 2}
     top = json.loads(zoo("similar", "1", "--layer", "logits", "--top", "1", "--json").stdout)
-    assert len(top) == 1 and top[0]["model_b"] in (2, 3)
+    assert len(top) == 1 and top[0]["model_b_id"] in (2, 3)
     assert "fc1" in zoo("cka", "1", "3", "--layers", "fc1").output  # the human table
     curves = tmp_path / "curves.png"
     zoo("cka", "1", "2", "--layers", "all", "--curves", str(curves))

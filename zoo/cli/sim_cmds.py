@@ -223,8 +223,8 @@ def _emit(frame: Any, as_json: bool, title: str) -> None:
         echo_json(frame.to_dict(orient="records"))
         return
     rows = frame.assign(value=frame["value"].map(lambda v: f"{v:.4f}")).to_dict(orient="records")
-    print_table(rows, [c for c in frame.columns if c not in ("params", "n", "model_a", "model_b")],
-                title=title)
+    hidden = ("params", "n", "model_a_id", "model_b_id")
+    print_table(rows, [c for c in frame.columns if c not in hidden], title=title)
 
 
 def _names(cat: Any, model_ids: list[int]) -> dict[int, str]:
@@ -236,8 +236,10 @@ def _named(frame: Any, names: dict[int, str]) -> Any:
     """A similarity frame with each side's model name (``name_a``, ``name_b``) beside its
     id, so tables, JSON and plots read in words."""
     frame = frame.copy()
-    frame.insert(frame.columns.get_loc("model_a") + 1, "name_a", frame["model_a"].map(names))
-    frame.insert(frame.columns.get_loc("model_b") + 1, "name_b", frame["model_b"].map(names))
+    frame.insert(frame.columns.get_loc("model_a_id") + 1, "name_a",
+                 frame["model_a_id"].map(names))
+    frame.insert(frame.columns.get_loc("model_b_id") + 1, "name_b",
+                 frame["model_b_id"].map(names))
     return frame
 
 
@@ -363,7 +365,8 @@ def similar(loc: Locations, model_id: str | int, layer: str, top: int, kind: str
     with open_catalog(loc) as cat:
         ref = cat.resolve_model(model_id)
         frame = most_similar(cat, ref, layer, top, query, kind)
-        frame = _named(frame, _names(cat, sorted({ref, *frame["model_a"], *frame["model_b"]})))
+        ids = sorted({ref, *frame["model_a_id"], *frame["model_b_id"]})
+        frame = _named(frame, _names(cat, ids))
         name = _names(cat, [ref])[ref]
     _emit(frame, as_json, f"most similar to {name} ({layer})")
 
