@@ -10,6 +10,7 @@ from zoo.cli.data_cmds import register_commands as _data
 from zoo.cli.inr_cmds import register_commands as _inr
 from zoo.cli.pipeline_cmds import register_commands as _pipeline
 from zoo.cli.predict_cmds import register_commands as _predict
+from zoo.cli.probe_cmds import register_commands as _probe
 from zoo.cli.sim_cmds import register_commands as _similarity
 from zoo.cli.sql_cmds import register_commands as _sql
 from zoo.cli.study_cmds import register_commands as _study
@@ -43,6 +44,7 @@ _data(cli)
 _inr(cli)
 _pipeline(cli)
 _predict(cli)
+_probe(cli)
 _similarity(cli)
 _sql(cli)
 _study(cli)
