@@ -94,7 +94,7 @@ def load_arch(value: str | None) -> dict[str, Any]:
     """Parse an architecture description: a path to a JSON file, or inline JSON.
 
     Returns ``{}`` when ``value`` is ``None``. The JSON must be an object of strict
-    JSON (no NaN or Infinity) nested at most ``store.records.JSON_MAX_DEPTH`` deep;
+    JSON (no NaN or Infinity) nested at most ``store.validation.JSON_MAX_DEPTH`` deep;
     a missing file, a directory or an unreadable file is an ``InvalidInputError``.
     """
     if value is None:

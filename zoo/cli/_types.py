@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from store.validation import NAME_MAX as STORE_NAME_MAX
+
 __all__ = [
     "COUNT",
     "FINITE",
@@ -38,8 +40,8 @@ __all__ = [
 
 #: The largest value a catalog integer column holds on both back-ends (PostgreSQL INTEGER).
 INT32_MAX = 2**31 - 1
-#: Longest name or layer the catalog stores.
-NAME_MAX = 200
+#: Longest name or layer the catalog stores (the store owns the bound).
+NAME_MAX = STORE_NAME_MAX
 
 
 class _Range(click.IntRange):
